@@ -1,0 +1,120 @@
+"""Checkpoints as data: safetensors weights plus a JSON model card, never pickle."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .card import ModelCard
+from .errors import CheckpointError
+from .registry import build
+
+__all__ = ["CARD_FILE", "WEIGHTS_FILE", "load_checkpoint", "read_card", "save_checkpoint"]
+
+WEIGHTS_FILE = "weights.safetensors"
+CARD_FILE = "card.json"
+_HINT = "a wastewatch checkpoint is a folder holding card.json and weights.safetensors"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_checkpoint(model: nn.Module, path: str | os.PathLike[str], card: ModelCard) -> ModelCard:
+    """Write ``model``'s weights and its card into the folder ``path``.
+
+    Args:
+        model: the network (any registered architecture).
+        path: a folder; created if missing, files in it replaced.
+        card: the model card; ``content_hash`` (and ``model_id`` when empty) are filled in here.
+
+    Returns:
+        The card as written, with its content hash.
+    """
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    weights = folder / WEIGHTS_FILE
+    tmp = folder / (WEIGHTS_FILE + ".tmp")
+    save_file(state, str(tmp), metadata={"format": "pt", "arch": card.arch})
+    os.replace(tmp, weights)
+    digest = _sha256(weights)
+    card = card.replace(content_hash=digest, model_id=card.model_id or f"{card.arch}-{digest[:12]}")
+    tmp_card = folder / (CARD_FILE + ".tmp")
+    tmp_card.write_text(card.to_json() + "\n")
+    os.replace(tmp_card, folder / CARD_FILE)
+    return card
+
+
+def read_card(path: str | os.PathLike[str]) -> ModelCard:
+    """Read and check the card of a checkpoint folder without loading its weights.
+
+    Raises:
+        CheckpointError: the path is not a checkpoint folder or its card is unreadable.
+    """
+    folder = Path(path)
+    if not folder.exists():
+        raise CheckpointError(f"{folder}: no such model checkpoint; {_HINT}")
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder} is not a wastewatch checkpoint: {_HINT} (train one with "
+                              "`wastewatch train`)")
+    card_path = folder / CARD_FILE
+    if not card_path.is_file() or not (folder / WEIGHTS_FILE).is_file():
+        raise CheckpointError(f"{folder} is not a wastewatch checkpoint: {_HINT}")
+    try:
+        return ModelCard.from_dict(json.loads(card_path.read_text()))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{card_path} is not a valid model card ({exc}): retrain or "
+                              "restore the checkpoint") from None
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+) -> tuple[nn.Module, ModelCard]:
+    """Load a checkpoint folder written by :func:`save_checkpoint`.
+
+    Nothing in the files is executed: the weights are safetensors, the card is JSON. Every weight
+    the architecture expects must be present, and no other.
+
+    Returns:
+        ``(model, card)`` with the model in eval mode.
+
+    Raises:
+        CheckpointError: not a checkpoint, a hash mismatch, or weights that do not fit the card.
+    """
+    folder = Path(path)
+    card = read_card(folder)
+    weights = folder / WEIGHTS_FILE
+    if card.content_hash and _sha256(weights) != card.content_hash:
+        raise CheckpointError(f"{weights} does not match the content hash of its card: the "
+                              "checkpoint is corrupt or was edited; restore it")
+    try:
+        state = load_file(str(weights), device=str(map_location))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{weights} is not a safetensors file ({exc}): {_HINT}") from None
+    model = build(card.arch, **card.arch_args)
+    expected = set(model.state_dict())
+    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{weights} does not fit architecture {card.arch!r}: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}"
+        )
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[-1].strip()
+        raise CheckpointError(f"{weights} does not fit architecture {card.arch!r}: {first}") from None
+    model.to(map_location).eval()
+    return model, card

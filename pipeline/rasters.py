@@ -1,0 +1,95 @@
+"""Streaming tile cores into GeoTIFFs, then converting them to Cloud-Optimized GeoTIFFs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import TracebackType
+
+import rasterio
+import rasterio.shutil
+from rasterio.enums import Resampling
+
+from .geobox import GeoBox
+from .predict import NODATA, TileResult
+
+__all__ = ["MASK_FILE", "PROBABILITIES_FILE", "RasterWriter"]
+
+PROBABILITIES_FILE = "probabilities.tif"
+MASK_FILE = "mask.tif"
+_BLOCK = 512
+
+
+class RasterWriter:
+    """The single writer of a job's rasters.
+
+    Cores are written at their windows into tiled, compressed working GeoTIFFs as they arrive (in
+    any order); :meth:`finish` converts them to COGs with overviews. Memory is one tile.
+
+    Args:
+        folder: the job's staging folder.
+        grid: the output grid.
+        classes: class names, index 0 the background.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str], grid: GeoBox, classes: list[str]) -> None:
+        self.folder = Path(folder)
+        self.grid = grid
+        self.classes = classes
+        self.work_probabilities = self.folder / "work" / PROBABILITIES_FILE
+        self.work_mask = self.folder / "work" / MASK_FILE
+        self._prob: rasterio.io.DatasetWriter | None = None
+        self._mask: rasterio.io.DatasetWriter | None = None
+        self.written = 0
+
+    def _profile(self, count: int) -> dict[str, object]:
+        return {
+            "driver": "GTiff", "width": self.grid.width, "height": self.grid.height, "count": count,
+            "dtype": "uint8", "crs": self.grid.crs.to_wkt(), "transform": self.grid.transform,
+            "nodata": NODATA, "tiled": True, "blockxsize": _BLOCK, "blockysize": _BLOCK,
+            "compress": "deflate", "BIGTIFF": "IF_SAFER", "SPARSE_OK": "TRUE",
+        }
+
+    def __enter__(self) -> RasterWriter:
+        self.work_probabilities.parent.mkdir(parents=True, exist_ok=True)
+        n_fg = len(self.classes) - 1
+        self._prob = rasterio.open(self.work_probabilities, "w", **self._profile(n_fg))
+        self._mask = rasterio.open(self.work_mask, "w", **self._profile(1))
+        for band, name in enumerate(self.classes[1:], start=1):
+            self._prob.set_band_description(band, f"p({name}) x 254")
+        self._mask.set_band_description(1, "class id")
+        return self
+
+    def write(self, result: TileResult) -> None:
+        """Write one tile's core."""
+        assert self._prob is not None and self._mask is not None, "use RasterWriter as a context"
+        self._prob.write(result.probabilities, window=result.tile.core)
+        self._mask.write(result.mask, window=result.tile.core, indexes=1)
+        self.written += 1
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        for ds in (self._prob, self._mask):
+            if ds is not None:
+                ds.close()
+        self._prob = self._mask = None
+
+    def finish(self) -> tuple[Path, Path]:
+        """Convert the working rasters into COGs in the staging folder; returns their paths."""
+        classes = ",".join(self.classes)
+        probabilities = self.folder / PROBABILITIES_FILE
+        mask = self.folder / MASK_FILE
+        _to_cog(self.work_probabilities, probabilities, Resampling.average,
+                {"CLASSES": classes, "SCALE": "254", "NODATA_MEANING": "no valid imagery or outside AOI"})
+        _to_cog(self.work_mask, mask, Resampling.nearest,
+                {"CLASSES": classes, "NODATA_MEANING": "no valid imagery or outside AOI"})
+        return probabilities, mask
+
+
+def _to_cog(src_path: Path, dst_path: Path, resampling: Resampling, tags: dict[str, str]) -> None:
+    with rasterio.open(src_path, "r+") as src:
+        src.update_tags(**tags)
+    rasterio.shutil.copy(
+        src_path, dst_path, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=_BLOCK,
+        OVERVIEW_RESAMPLING=resampling.name.upper(), BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
+    )

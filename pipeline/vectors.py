@@ -1,0 +1,76 @@
+"""Reading vector inputs (AOIs, labels, truth) with explicit CRS handling."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import geopandas as gpd
+from pyproj import CRS
+from shapely import make_valid, union_all
+from shapely.geometry.base import BaseGeometry
+
+from .errors import CRSError, InputError, InputNotFoundError, VectorReadError
+
+__all__ = ["CODE_FIELDS", "NAME_FIELDS", "aoi_union", "read_vectors", "select_features"]
+
+#: attribute names tried, in order, for a municipality (or area) code and name.
+CODE_FIELDS = ("com_istat_code", "municipality_code", "code", "id")
+NAME_FIELDS = ("name", "municipality", "NAME")
+
+
+def read_vectors(path: str | os.PathLike[str], what: str = "vector file") -> gpd.GeoDataFrame:
+    """Read a GeoJSON/GeoPackage/shapefile, insisting on a CRS and at least one geometry.
+
+    GeoJSON is WGS 84 by definition (RFC 7946); any other file without a CRS (a shapefile
+    without ``.prj``) is refused rather than guessed.
+
+    Raises:
+        InputNotFoundError, VectorReadError, CRSError, InputError.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputNotFoundError(f"{what} {p} does not exist: check the path")
+    try:
+        gdf = gpd.read_file(p)
+    except Exception as exc:  # pyogrio raises several unrelated types for unreadable files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise VectorReadError(f"{what} {p} cannot be read as vector data ({first}): "
+                              "give a GeoJSON, GeoPackage or shapefile") from None
+    if gdf.crs is None:
+        if p.suffix.lower() in (".geojson", ".json"):
+            gdf = gdf.set_crs(4326)
+        else:
+            raise CRSError(f"{what} {p} has no CRS: add one (e.g. a .prj beside a shapefile, or "
+                           "`ogr2ogr -a_srs EPSG:4326 out.gpkg in.shp`)")
+    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    if gdf.empty:
+        raise InputError(f"{what} {p} holds no geometry: give a file with at least one feature")
+    return gdf
+
+
+def select_features(gdf: gpd.GeoDataFrame, codes: Sequence[str], what: str) -> gpd.GeoDataFrame:
+    """Keep the features whose code attribute (see :data:`CODE_FIELDS`) is in ``codes``."""
+    if not codes:
+        return gdf
+    field = next((f for f in CODE_FIELDS if f in gdf.columns), None)
+    if field is None:
+        raise InputError(f"{what} has no code attribute to select by (looked for "
+                         f"{', '.join(CODE_FIELDS)})")
+    wanted = {str(c) for c in codes}
+    picked = gdf[gdf[field].astype(str).isin(wanted)]
+    missing = wanted - set(picked[field].astype(str))
+    if missing:
+        raise InputError(f"{what} has no feature with {field} {', '.join(sorted(missing))}: "
+                         "check the codes")
+    return picked
+
+
+def aoi_union(gdf: gpd.GeoDataFrame, crs: CRS) -> BaseGeometry:
+    """The union of all (valid-made) polygons of ``gdf`` in ``crs``."""
+    geoms = [make_valid(g) for g in gdf.to_crs(crs).geometry]
+    union = union_all(geoms)
+    if union.is_empty or union.area <= 0:
+        raise InputError("the area of interest has no area: give polygons, not points or lines")
+    return union
