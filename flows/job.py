@@ -59,9 +59,19 @@ def aoi_job(
     """Run one area-of-interest job (parameters as ``pipeline.job.JobRequest``); returns the
     output folder once it is published."""
     request = JobRequest(
-        aoi=aoi, scenes=tuple(scenes), model=model, out=out, select=tuple(select or ()),
-        tile_size=tile_size, threshold=threshold, min_area_m2=min_area_m2, crs=crs,
-        ray_address=ray_address, executor=executor, actors=actors, overwrite=overwrite,
+        aoi=aoi,
+        scenes=tuple(scenes),
+        model=model,
+        out=out,
+        select=tuple(select or ()),
+        tile_size=tile_size,
+        threshold=threshold,
+        min_area_m2=min_area_m2,
+        crs=crs,
+        ray_address=ray_address,
+        executor=executor,
+        actors=actors,
+        overwrite=overwrite,
         survey_date=survey_date,
     )
     job = plan(request)

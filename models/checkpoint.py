@@ -67,16 +67,18 @@ def read_card(path: str | os.PathLike[str]) -> ModelCard:
     if not folder.exists():
         raise CheckpointError(f"{folder}: no such model checkpoint; {_HINT}")
     if not folder.is_dir():
-        raise CheckpointError(f"{folder} is not a wastewatch checkpoint: {_HINT} (train one with "
-                              "`wastewatch train`)")
+        raise CheckpointError(
+            f"{folder} is not a wastewatch checkpoint: {_HINT} (train one with `wastewatch train`)"
+        )
     card_path = folder / CARD_FILE
     if not card_path.is_file() or not (folder / WEIGHTS_FILE).is_file():
         raise CheckpointError(f"{folder} is not a wastewatch checkpoint: {_HINT}")
     try:
         return ModelCard.from_dict(json.loads(card_path.read_text()))
     except (ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{card_path} is not a valid model card ({exc}): retrain or "
-                              "restore the checkpoint") from None
+        raise CheckpointError(
+            f"{card_path} is not a valid model card ({exc}): retrain or restore the checkpoint"
+        ) from None
 
 
 def load_checkpoint(
@@ -97,8 +99,10 @@ def load_checkpoint(
     card = read_card(folder)
     weights = folder / WEIGHTS_FILE
     if card.content_hash and _sha256(weights) != card.content_hash:
-        raise CheckpointError(f"{weights} does not match the content hash of its card: the "
-                              "checkpoint is corrupt or was edited; restore it")
+        raise CheckpointError(
+            f"{weights} does not match the content hash of its card: the "
+            "checkpoint is corrupt or was edited; restore it"
+        )
     try:
         state = load_file(str(weights), device=str(map_location))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -115,6 +119,8 @@ def load_checkpoint(
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[-1].strip()
-        raise CheckpointError(f"{weights} does not fit architecture {card.arch!r}: {first}") from None
+        raise CheckpointError(
+            f"{weights} does not fit architecture {card.arch!r}: {first}"
+        ) from None
     model.to(map_location).eval()
     return model, card

@@ -66,7 +66,7 @@ def sequential_layers(model: nn.Module) -> list[nn.Module]:
     """
     from .patch import PatchClassifier
 
-    if isinstance(model, nn.Sequential) or isinstance(model, PatchClassifier) or getattr(
+    if isinstance(model, (nn.Sequential, PatchClassifier)) or getattr(
         model, "sequential_children", False
     ):
         layers: list[nn.Module] = []
@@ -130,10 +130,12 @@ def convolutionalize(classifier: nn.Module, patch_size: int | None = None) -> Fu
                     channels, height, width = x.shape[1:]
                 else:
                     channels, height, width = x.shape[1], 1, 1
-                conv = nn.Conv2d(channels, layer.out_features, (height, width), bias=layer.bias is not None)
+                conv = nn.Conv2d(
+                    channels, layer.out_features, (height, width), bias=layer.bias is not None
+                )
                 conv = conv.to(device=param.device, dtype=param.dtype)
                 conv.weight.copy_(layer.weight.reshape(layer.out_features, channels, height, width))
-                if layer.bias is not None:
+                if layer.bias is not None and conv.bias is not None:
                     conv.bias.copy_(layer.bias)
                 out.append(conv)
                 x = conv(x if x.dim() == 4 else x[:, :, None, None])
@@ -143,7 +145,9 @@ def convolutionalize(classifier: nn.Module, patch_size: int | None = None) -> Fu
                     raise ConversionError(f"{name} after Flatten: cannot recast it")
                 size = layer.output_size
                 if size not in (1, (1, 1)):
-                    raise ConversionError(f"{name}: only global pooling (output size 1) is supported")
+                    raise ConversionError(
+                        f"{name}: only global pooling (output size 1) is supported"
+                    )
                 kernel = (int(x.shape[2]), int(x.shape[3]))
                 pool: nn.Module = (
                     nn.AvgPool2d(kernel, stride=1)

@@ -27,4 +27,4 @@ class ConversionError(WastewatchError, TypeError):
 
 
 class ModelConfigError(WastewatchError, ValueError):
-    """Model arguments that cannot build a working network (e.g. a patch too small for its stages)."""
+    """Model arguments that cannot build a working network (e.g. a patch too small)."""

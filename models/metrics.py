@@ -16,7 +16,9 @@ def confusion_matrix(
         keep = target != ignore_index
         pred, target = pred[keep], target[keep]
     index = target * num_classes + pred
-    return torch.bincount(index, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    return torch.bincount(index, minlength=num_classes * num_classes).reshape(
+        num_classes, num_classes
+    )
 
 
 def classification_metrics(cm: torch.Tensor) -> dict[str, float]:
@@ -46,6 +48,7 @@ def classification_metrics(cm: torch.Tensor) -> dict[str, float]:
         out[f"f1_{k}"] = float(f1[k])
         out[f"iou_{k}"] = float(iou[k])
     if cm.shape[0] == 2:
-        out.update(precision=out["precision_1"], recall=out["recall_1"], f1=out["f1_1"],
-                   iou=out["iou_1"])
+        out.update(
+            precision=out["precision_1"], recall=out["recall_1"], f1=out["f1_1"], iou=out["iou_1"]
+        )
     return out

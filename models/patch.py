@@ -65,7 +65,8 @@ class PatchClassifier(nn.Module):
             if size < 1:
                 raise ModelConfigError(
                     f"patch_size={patch_size} is too small for {len(channels)} stages of "
-                    f"{convs_per_stage} unpadded 3x3 convolutions: use a larger patch or fewer stages"
+                    f"{convs_per_stage} unpadded 3x3 convolutions: use a larger patch or fewer "
+                    "stages"
                 )
         self.features = nn.Sequential(*layers)
         self.feature_size = size

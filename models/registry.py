@@ -55,9 +55,9 @@ def to_dense(model: nn.Module) -> nn.Module:
 def dense_geometry(model: nn.Module) -> dict[str, int]:
     """Output stride, receptive field, offset and halo of a model's dense form, for its card."""
     dense = to_dense(model)
-    stride = int(dense.output_stride)
-    rf = int(dense.receptive_field)
-    offset = int(dense.offset)
+    stride = int(getattr(dense, "output_stride"))  # noqa: B009 (attributes of a Module are untyped)
+    rf = int(getattr(dense, "receptive_field"))  # noqa: B009
+    offset = int(getattr(dense, "offset"))  # noqa: B009
     return {
         "output_stride": stride,
         "receptive_field": rf,

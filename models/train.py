@@ -71,7 +71,7 @@ def fit_classifier(
     generator = torch.Generator().manual_seed(seed)
     n = x.shape[0]
     order = torch.randperm(n, generator=generator)
-    n_val = int(round(n * val_fraction)) if n >= 20 else 0
+    n_val = round(n * val_fraction) if n >= 20 else 0
     val_idx, train_idx = order[:n_val], order[n_val:]
     num_classes = int(y.max()) + 1 if y.numel() else 2
     num_classes = max(num_classes, getattr(model, "num_classes", num_classes))
@@ -79,17 +79,19 @@ def fit_classifier(
     sample_weight = (1.0 / counts)[y[train_idx]]
     steps = max(1, len(train_idx) // batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps,
-                                                           eta_min=lr * 0.05)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=epochs * steps, eta_min=lr * 0.05
+    )
     loss_fn = nn.CrossEntropyLoss()
     result = TrainResult(epochs=epochs)
     for epoch in range(epochs):
         model.train()
-        picks = torch.multinomial(sample_weight, steps * batch_size, replacement=True,
-                                  generator=generator)
+        picks = torch.multinomial(
+            sample_weight, steps * batch_size, replacement=True, generator=generator
+        )
         total = 0.0
         for step in range(steps):
-            idx = train_idx[picks[step * batch_size:(step + 1) * batch_size]]
+            idx = train_idx[picks[step * batch_size : (step + 1) * batch_size]]
             xb, yb = x[idx], y[idx]
             if augment:
                 xb = augment_dihedral(xb, generator)
@@ -101,8 +103,14 @@ def fit_classifier(
             total += loss.item()
         metrics = {"loss": total / steps}
         if n_val:
-            metrics.update({f"val_{k}": v for k, v in evaluate_classifier(
-                model, x[val_idx], y[val_idx], num_classes).items()})
+            metrics.update(
+                {
+                    f"val_{k}": v
+                    for k, v in evaluate_classifier(
+                        model, x[val_idx], y[val_idx], num_classes
+                    ).items()
+                }
+            )
         result.history.append(metrics)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
@@ -118,5 +126,7 @@ def evaluate_classifier(
 ) -> dict[str, float]:
     """Classification metrics of ``model`` on patches ``x`` with labels ``y``."""
     model.eval()
-    preds = torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+    preds = torch.cat(
+        [model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)]
+    )
     return classification_metrics(confusion_matrix(preds, y, num_classes))

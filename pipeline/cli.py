@@ -63,32 +63,69 @@ def synth() -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--aoi", type=click.Path(), default=None, help="AOI vector file the scene covers.")
 @click.option("--select", multiple=True, help="Code of an AOI feature to keep (repeatable).")
-@click.option("--size", type=int, default=1024, show_default=True,
-              help="Side of the scene in pixels when no AOI is given.")
+@click.option(
+    "--size",
+    type=int,
+    default=1024,
+    show_default=True,
+    help="Side of the scene in pixels when no AOI is given.",
+)
 @click.option("--gsd", type=float, default=0.5, show_default=True, help="Metres per pixel.")
 @click.option("--crs", default=None, help="Scene CRS, EPSG:N (default: the AOI's UTM zone).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--landfills", type=int, default=20, show_default=True, help="Sites to plant.")
 @click.option("--date", default="2026-06-15", show_default=True, help="Acquisition date tag.")
-def synth_scene_cmd(out: str, aoi: str | None, select: tuple[str, ...], size: int, gsd: float,
-                    crs: str | None, seed: int, landfills: int, date: str) -> None:
+def synth_scene_cmd(
+    out: str,
+    aoi: str | None,
+    select: tuple[str, ...],
+    size: int,
+    gsd: float,
+    crs: str | None,
+    seed: int,
+    landfills: int,
+    date: str,
+) -> None:
     """Write OUT/scene.tif, OUT/truth.geojson (planted sites) and OUT/aoi.geojson."""
     from .synth import synth_scene
 
-    r = synth_scene(out, aoi=aoi, select=list(select), size=size, gsd=gsd, crs=crs, seed=seed,
-                    landfills=landfills, date=date)
-    click.echo(f"scene  {r.scene}  ({r.grid.width} x {r.grid.height} px, {r.grid.crs.to_string()}, "
-               f"{gsd} m)")
+    r = synth_scene(
+        out,
+        aoi=aoi,
+        select=list(select),
+        size=size,
+        gsd=gsd,
+        crs=crs,
+        seed=seed,
+        landfills=landfills,
+        date=date,
+    )
+    click.echo(
+        f"scene  {r.scene}  ({r.grid.width} x {r.grid.height} px, {r.grid.crs.to_string()}, "
+        f"{gsd} m)"
+    )
     click.echo(f"truth  {r.truth}  ({r.n_sites} sites)")
     click.echo(f"aoi    {r.aoi}")
 
 
 @cli.command("train")
 @click.option("--arch", type=click.Choice(["patch"]), default="patch", show_default=True)
-@click.option("--scenes", "scenes", required=True, multiple=True, type=click.Path(),
-              help="Training scene (repeatable; pairs with --labels in order).")
-@click.option("--labels", "labels", required=True, multiple=True, type=click.Path(),
-              help="Label polygons with a 'class' attribute (repeatable).")
+@click.option(
+    "--scenes",
+    "scenes",
+    required=True,
+    multiple=True,
+    type=click.Path(),
+    help="Training scene (repeatable; pairs with --labels in order).",
+)
+@click.option(
+    "--labels",
+    "labels",
+    required=True,
+    multiple=True,
+    type=click.Path(),
+    help="Label polygons with a 'class' attribute (repeatable).",
+)
 @click.option("--out", required=True, type=click.Path(), help="Checkpoint folder to write.")
 @click.option("--epochs", type=int, default=6, show_default=True)
 @click.option("--patch-size", type=int, default=32, show_default=True)
@@ -96,46 +133,105 @@ def synth_scene_cmd(out: str, aoi: str | None, select: tuple[str, ...], size: in
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--lr", type=float, default=2e-3, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def train_cmd(arch: str, scenes: tuple[str, ...], labels: tuple[str, ...], out: str, epochs: int,
-              patch_size: int, samples: int, batch_size: int, lr: float, seed: int) -> None:
+def train_cmd(
+    arch: str,
+    scenes: tuple[str, ...],
+    labels: tuple[str, ...],
+    out: str,
+    epochs: int,
+    patch_size: int,
+    samples: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+) -> None:
     """Train a model on labelled scenes and save it as a checkpoint (safetensors + JSON card)."""
     from .training import train_patch_model
 
-    card = train_patch_model(list(scenes), list(labels), out, patch_size=patch_size, epochs=epochs,
-                             per_class=samples, seed=seed, batch_size=batch_size, lr=lr)
-    click.echo(f"model  {out}  ({card.model_id}; validation accuracy "
-               f"{card.metrics.get('accuracy', float('nan')):.3f}, F1 {card.metrics.get('f1', float('nan')):.3f})")
+    nan = float("nan")
+    card = train_patch_model(
+        list(scenes),
+        list(labels),
+        out,
+        patch_size=patch_size,
+        epochs=epochs,
+        per_class=samples,
+        seed=seed,
+        batch_size=batch_size,
+        lr=lr,
+    )
+    click.echo(
+        f"model  {out}  ({card.model_id}; validation accuracy "
+        f"{card.metrics.get('accuracy', nan):.3f}, F1 {card.metrics.get('f1', nan):.3f})"
+    )
 
 
 @cli.command("run")
 @click.option("--aoi", required=True, type=click.Path(), help="Area of interest (any CRS).")
 @click.option("--select", multiple=True, help="Code of an AOI feature to keep (repeatable).")
-@click.option("--scenes", required=True, multiple=True, type=click.Path(), help="Scene (repeatable).")
+@click.option(
+    "--scenes", required=True, multiple=True, type=click.Path(), help="Scene (repeatable)."
+)
 @click.option("--model", required=True, type=click.Path(), help="Checkpoint folder.")
 @click.option("--out", required=True, type=click.Path(), help="Output folder (must not exist).")
 @click.option("--ray-address", default=None, help="Ray cluster address (default: a local Ray).")
 @click.option("--tile-size", type=int, default=1024, show_default=True, help="Tile core, pixels.")
 @click.option("--threshold", type=float, default=0.5, show_default=True)
-@click.option("--min-area", "min_area", type=float, default=50.0, show_default=True,
-              help="Smallest site kept, m².")
+@click.option(
+    "--min-area",
+    "min_area",
+    type=float,
+    default=50.0,
+    show_default=True,
+    help="Smallest site kept, m².",
+)
 @click.option("--crs", default=None, help="Output CRS, EPSG:N (default: the AOI's UTM zone).")
 @click.option("--date", "survey_date", default=None, help="Survey date written into detections.")
-@click.option("--executor", type=click.Choice(["ray", "local"]), default="ray", show_default=True,
-              help="'local' runs every tile in this process (debugging).")
+@click.option(
+    "--executor",
+    type=click.Choice(["ray", "local"]),
+    default="ray",
+    show_default=True,
+    help="'local' runs every tile in this process (debugging).",
+)
 @click.option("--actors", type=int, default=None, help="Model actors (default: one per GPU, or 1).")
 @click.option("--overwrite", is_flag=True, help="Replace --out once the new output is complete.")
 @click.option("--no-prefect", is_flag=True, help="Run the steps directly, without a Prefect flow.")
-def run_cmd(aoi: str, select: tuple[str, ...], scenes: tuple[str, ...], model: str, out: str,
-            ray_address: str | None, tile_size: int, threshold: float, min_area: float,
-            crs: str | None, survey_date: str | None, executor: str, actors: int | None,
-            overwrite: bool, no_prefect: bool) -> None:
+def run_cmd(
+    aoi: str,
+    select: tuple[str, ...],
+    scenes: tuple[str, ...],
+    model: str,
+    out: str,
+    ray_address: str | None,
+    tile_size: int,
+    threshold: float,
+    min_area: float,
+    crs: str | None,
+    survey_date: str | None,
+    executor: str,
+    actors: int | None,
+    overwrite: bool,
+    no_prefect: bool,
+) -> None:
     """Run the AOI job: tiles -> Ray -> COG rasters -> ranked site polygons, as a Prefect flow."""
     from .job import JobRequest, plan_job, run_job
 
     params: dict[str, Any] = dict(
-        aoi=aoi, select=tuple(select), scenes=tuple(scenes), model=model, out=out,
-        ray_address=ray_address, tile_size=tile_size, threshold=threshold, min_area_m2=min_area,
-        crs=crs, survey_date=survey_date, executor=executor, actors=actors, overwrite=overwrite,
+        aoi=aoi,
+        select=tuple(select),
+        scenes=tuple(scenes),
+        model=model,
+        out=out,
+        ray_address=ray_address,
+        tile_size=tile_size,
+        threshold=threshold,
+        min_area_m2=min_area,
+        crs=crs,
+        survey_date=survey_date,
+        executor=executor,
+        actors=actors,
+        overwrite=overwrite,
     )
     request = JobRequest(**params)
     plan_job(request)  # every input checked before an orchestrator or cluster is started
@@ -154,20 +250,32 @@ def _print_outputs(out: Path) -> None:
     run = json.loads((out / "run.json").read_text())
     ex = run["execution"]
     click.echo(f"outputs in {out}/")
-    for name, what in (("probabilities.tif", "probability COG"), ("mask.tif", "class mask COG"),
-                       ("detections.geojson", f"{run['detections']} sites, EPSG:4326"),
-                       ("detections.gpkg", f"sites, {run['grid']['crs']}"),
-                       ("run.json", "provenance")):
+    for name, what in (
+        ("probabilities.tif", "probability COG"),
+        ("mask.tif", "class mask COG"),
+        ("detections.geojson", f"{run['detections']} sites, EPSG:4326"),
+        ("detections.gpkg", f"sites, {run['grid']['crs']}"),
+        ("run.json", "provenance"),
+    ):
         click.echo(f"  {name:<20} {what}")
-    click.echo(f"{ex['tiles']} tiles, {ex['pixels'] / 1e6:.1f} Mpx in {ex['seconds']:.1f} s "
-               f"({ex['megapixels_per_second']:.2f} Mpx/s, {ex['executor']}, {ex['device']})")
+    click.echo(
+        f"{ex['tiles']} tiles, {ex['pixels'] / 1e6:.1f} Mpx in {ex['seconds']:.1f} s "
+        f"({ex['megapixels_per_second']:.2f} Mpx/s, {ex['executor']}, {ex['device']})"
+    )
 
 
 @cli.command("eval")
-@click.option("--pred", required=True, type=click.Path(), help="Detections (e.g. detections.geojson).")
+@click.option(
+    "--pred", required=True, type=click.Path(), help="Detections (e.g. detections.geojson)."
+)
 @click.option("--truth", required=True, type=click.Path(), help="Truth polygons.")
-@click.option("--min-iou", type=float, default=0.3, show_default=True,
-              help="IoU from which a detection matches a truth site.")
+@click.option(
+    "--min-iou",
+    type=float,
+    default=0.3,
+    show_default=True,
+    help="IoU from which a detection matches a truth site.",
+)
 def eval_cmd(pred: str, truth: str, min_iou: float) -> None:
     """Object-level precision, recall, F1 and mean IoU of matches, as JSON."""
     from .evaluate import evaluate_detections
@@ -198,8 +306,11 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if os.environ.get("WASTEWATCH_DEBUG"):
             raise
-        click.echo(f"wastewatch: internal error: {type(exc).__name__}: {_one_line(exc)} "
-                   "(set WASTEWATCH_DEBUG=1 for the traceback)", err=True)
+        click.echo(
+            f"wastewatch: internal error: {type(exc).__name__}: {_one_line(exc)} "
+            "(set WASTEWATCH_DEBUG=1 for the traceback)",
+            err=True,
+        )
         sys.exit(1)
     sys.exit(0)
 

@@ -17,11 +17,21 @@ from shapely.ops import transform as shp_transform
 
 from .vectorize import Site
 
-__all__ = ["AreaUnit", "FIELDS", "detections_frame", "geohash", "write_geojson", "write_gpkg"]
+__all__ = ["FIELDS", "AreaUnit", "detections_frame", "geohash", "write_geojson", "write_gpkg"]
 
 #: property names of a detection, in the order they are written.
-FIELDS = ("site_id", "class", "score_max", "score_mean", "area_m2", "rank", "municipality_code",
-          "municipality", "survey_date", "model_id")
+FIELDS = (
+    "site_id",
+    "class",
+    "score_max",
+    "score_mean",
+    "area_m2",
+    "rank",
+    "municipality_code",
+    "municipality",
+    "survey_date",
+    "model_id",
+)
 
 _BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
 
@@ -29,7 +39,8 @@ _BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
 def geohash(lon: float, lat: float, precision: int = 9) -> str:
     """Standard geohash of a WGS 84 point (precision 9 is a cell of about 5 x 5 m)."""
     lon_lo, lon_hi, lat_lo, lat_hi = -180.0, 180.0, -90.0, 90.0
-    out, bits, ch, even = [], 0, 0, True
+    out: list[str] = []
+    bits, ch, even = 0, 0, True
     while len(out) < precision:
         if even:
             mid = (lon_lo + lon_hi) / 2
@@ -76,20 +87,27 @@ def detections_frame(
         point = site.geometry.representative_point()
         lon, lat = to_wgs.transform(point.x, point.y)
         unit = max(units, key=lambda u: u.geometry.intersection(site.geometry).area, default=None)
-        rows.append({
-            "_key": (-round(site.score_max, 6), -round(site.score_mean, 6), -round(site.area_m2, 3),
-                     round(point.x, 3), round(point.y, 3)),
-            "site_id": "WW-" + geohash(lon, lat),
-            "class": classes[site.class_id],
-            "score_max": round(site.score_max, 4),
-            "score_mean": round(site.score_mean, 4),
-            "area_m2": round(site.area_m2, 1),
-            "municipality_code": unit.code if unit else None,
-            "municipality": unit.name if unit else None,
-            "survey_date": survey_date,
-            "model_id": model_id,
-            "geometry": _orient_all(site.geometry),
-        })
+        rows.append(
+            {
+                "_key": (
+                    -round(site.score_max, 6),
+                    -round(site.score_mean, 6),
+                    -round(site.area_m2, 3),
+                    round(point.x, 3),
+                    round(point.y, 3),
+                ),
+                "site_id": "WW-" + geohash(lon, lat),
+                "class": classes[site.class_id],
+                "score_max": round(site.score_max, 4),
+                "score_mean": round(site.score_mean, 4),
+                "area_m2": round(site.area_m2, 1),
+                "municipality_code": unit.code if unit else None,
+                "municipality": unit.name if unit else None,
+                "survey_date": survey_date,
+                "model_id": model_id,
+                "geometry": _orient_all(site.geometry),
+            }
+        )
     rows.sort(key=lambda r: r["_key"])
     seen: dict[str, int] = {}
     for rank, row in enumerate(rows, start=1):
@@ -117,15 +135,22 @@ def write_geojson(frame: gpd.GeoDataFrame, path: str | os.PathLike[str], digits:
     """RFC 7946 GeoJSON: WGS 84 lon/lat, counter-clockwise exterior rings, deterministic bytes."""
     to_wgs = Transformer.from_crs(frame.crs, 4326, always_xy=True).transform
     features = []
-    for record, geometry in zip(frame[list(FIELDS)].to_dict("records"), frame.geometry, strict=True):
+    for record, geometry in zip(
+        frame[list(FIELDS)].to_dict("records"), frame.geometry, strict=True
+    ):
         props = {f: _jsonable(record[f]) for f in FIELDS}
         g = mapping(_orient_all(shp_transform(to_wgs, geometry)))
-        features.append({
-            "type": "Feature",
-            "id": props["site_id"],
-            "properties": props,
-            "geometry": {"type": g["type"], "coordinates": _round_coords(g["coordinates"], digits)},
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "id": props["site_id"],
+                "properties": props,
+                "geometry": {
+                    "type": g["type"],
+                    "coordinates": _round_coords(g["coordinates"], digits),
+                },
+            }
+        )
     doc = {"type": "FeatureCollection", "features": features}
     with open(path, "w", encoding="utf-8") as f:
         json.dump(doc, f, ensure_ascii=False, separators=(",", ":"))

@@ -15,7 +15,9 @@ from .vectors import read_vectors
 __all__ = ["evaluate_detections", "match_polygons"]
 
 
-def match_polygons(pred: list[Any], truth: list[Any], min_iou: float = 0.3) -> list[tuple[int, int, float]]:
+def match_polygons(
+    pred: list[Any], truth: list[Any], min_iou: float = 0.3
+) -> list[tuple[int, int, float]]:
     """One-to-one matches ``(pred_index, truth_index, iou)`` with IoU >= ``min_iou``,
     greedily by decreasing IoU (ties by indices, so the result is deterministic)."""
     tree = STRtree(truth)

@@ -44,9 +44,14 @@ class ExecStats:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "tiles": self.tiles, "empty_tiles": self.empty_tiles, "pixels": self.pixels,
-            "seconds": round(self.seconds, 3), "megapixels_per_second": round(self.megapixels_per_second, 3),
-            "executor": self.executor, "workers": self.workers, "device": self.device,
+            "tiles": self.tiles,
+            "empty_tiles": self.empty_tiles,
+            "pixels": self.pixels,
+            "seconds": round(self.seconds, 3),
+            "megapixels_per_second": round(self.megapixels_per_second, 3),
+            "executor": self.executor,
+            "workers": self.workers,
+            "device": self.device,
         }
 
 
@@ -56,8 +61,15 @@ def _count(stats: ExecStats, result: TileResult) -> None:
 
 
 def execute_local(
-    tiles: list[Tile], scenes: list[SceneInfo], grid: GeoBox, aoi: BaseGeometry | None,
-    checkpoint: str, sink: Sink, *, device: str = "auto", threshold: float = 0.5,
+    tiles: list[Tile],
+    scenes: list[SceneInfo],
+    grid: GeoBox,
+    aoi: BaseGeometry | None,
+    checkpoint: str,
+    sink: Sink,
+    *,
+    device: str = "auto",
+    threshold: float = 0.5,
 ) -> ExecStats:
     """Read, predict and write every tile in this process, one after another."""
     start = time.perf_counter()
@@ -99,7 +111,9 @@ class _PredictorActor:
     """A model held on one device; Ray instantiates it remotely."""
 
     def __init__(self, checkpoint: str, device: str, threads: int, threshold: float) -> None:
-        self.predictor = TilePredictor(checkpoint, device=device, threads=threads, threshold=threshold)
+        self.predictor = TilePredictor(
+            checkpoint, device=device, threads=threads, threshold=threshold
+        )
 
     def device(self) -> str:
         return str(self.predictor.device)
@@ -108,15 +122,26 @@ class _PredictorActor:
         return self.predictor.predict(item)
 
 
-def _read_task(tile: Tile, context: tuple[list[SceneInfo], GeoBox, int, BaseGeometry | None]) -> TileInput:
+def _read_task(
+    tile: Tile, context: tuple[list[SceneInfo], GeoBox, int, BaseGeometry | None]
+) -> TileInput:
     scenes, grid, bands, aoi = context
     return read_tile(tile, scenes, grid, bands, aoi)
 
 
 def execute_ray(
-    tiles: list[Tile], scenes: list[SceneInfo], grid: GeoBox, aoi: BaseGeometry | None,
-    checkpoint: str, sink: Sink, *, bands: int, address: str | None = None, actors: int | None = None,
-    threshold: float = 0.5, max_in_flight: int | None = None,
+    tiles: list[Tile],
+    scenes: list[SceneInfo],
+    grid: GeoBox,
+    aoi: BaseGeometry | None,
+    checkpoint: str,
+    sink: Sink,
+    *,
+    bands: int,
+    address: str | None = None,
+    actors: int | None = None,
+    threshold: float = 0.5,
+    max_in_flight: int | None = None,
 ) -> ExecStats:
     """Fan the tiles out on Ray and hand each result to ``sink`` in the calling process.
 
@@ -180,6 +205,11 @@ def execute_ray(
             for actor in pool:
                 ray.kill(actor)
     stats.seconds = time.perf_counter() - start
-    log.info("executed %d tiles on Ray with %d %s actor(s) in %.1f s", stats.tiles, n_actors, device,
-             stats.seconds)
+    log.info(
+        "executed %d tiles on Ray with %d %s actor(s) in %.1f s",
+        stats.tiles,
+        n_actors,
+        device,
+        stats.seconds,
+    )
     return stats

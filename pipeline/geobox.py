@@ -17,7 +17,7 @@ __all__ = ["GeoBox", "utm_crs_for"]
 
 def utm_crs_for(lon: float, lat: float) -> CRS:
     """The WGS 84 / UTM zone CRS (EPSG:326xx or 327xx) that contains a lon/lat point."""
-    zone = int(math.floor((lon + 180.0) / 6.0)) % 60 + 1
+    zone = math.floor((lon + 180.0) / 6.0) % 60 + 1
     return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
@@ -39,7 +39,11 @@ class GeoBox:
 
     @classmethod
     def from_bounds(
-        cls, bounds: tuple[float, float, float, float], resolution: float, crs: CRS, align: float = 0.0
+        cls,
+        bounds: tuple[float, float, float, float],
+        resolution: float,
+        crs: CRS,
+        align: float = 0.0,
     ) -> GeoBox:
         """The smallest grid of ``resolution`` metres that covers ``bounds``.
 
@@ -47,15 +51,17 @@ class GeoBox:
         grids of the same CRS and resolution line up whatever the bounds.
         """
         if not crs.is_projected:
-            raise CRSError(f"the output CRS {crs.to_string()} is not projected: choose a "
-                           "projected CRS in metres (e.g. a UTM zone)")
+            raise CRSError(
+                f"the output CRS {crs.to_string()} is not projected: choose a "
+                "projected CRS in metres (e.g. a UTM zone)"
+            )
         step = align or resolution
         left = math.floor(bounds[0] / step) * step
         top = math.ceil(bounds[3] / step) * step
         right = math.ceil(bounds[2] / step) * step
         bottom = math.floor(bounds[1] / step) * step
-        width = max(1, int(round((right - left) / resolution)))
-        height = max(1, int(round((top - bottom) / resolution)))
+        width = max(1, round((right - left) / resolution))
+        height = max(1, round((top - bottom) / resolution))
         return cls(width, height, Affine(resolution, 0.0, left, 0.0, -resolution, top), crs)
 
     @property

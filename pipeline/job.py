@@ -35,8 +35,15 @@ from .tiling import Tile, plan_tiles
 from .vectorize import vectorize
 from .vectors import CODE_FIELDS, NAME_FIELDS, aoi_union, read_vectors, select_features
 
-__all__ = ["JobPlan", "JobRequest", "extract_detections", "infer", "plan_job", "run_job",
-           "write_provenance"]
+__all__ = [
+    "JobPlan",
+    "JobRequest",
+    "extract_detections",
+    "infer",
+    "plan_job",
+    "run_job",
+    "write_provenance",
+]
 
 log = logging.getLogger("wastewatch")
 DETECTIONS_GEOJSON = "detections.geojson"
@@ -112,7 +119,9 @@ def plan_job(request: JobRequest) -> JobPlan:
         try:
             crs = CRS.from_user_input(request.crs)
         except Exception:
-            raise CRSError(f"--crs {request.crs} is not a CRS: give EPSG:N (e.g. EPSG:32632)") from None
+            raise CRSError(
+                f"--crs {request.crs} is not a CRS: give EPSG:N (e.g. EPSG:32632)"
+            ) from None
     else:
         c = aoi_frame.to_crs(4326).union_all().centroid
         crs = utm_crs_for(c.x, c.y)
@@ -121,15 +130,24 @@ def plan_job(request: JobRequest) -> JobPlan:
     area = aoi.intersection(coverage)
     if area.is_empty or area.area <= 0:
         names = ", ".join(Path(s.path).name for s in scenes)
-        raise AOIError(f"the AOI {request.aoi} does not overlap the scenes ({names}): check that "
-                       "the AOI and scenes cover the same place")
+        raise AOIError(
+            f"the AOI {request.aoi} does not overlap the scenes ({names}): check that "
+            "the AOI and scenes cover the same place"
+        )
     grid = GeoBox.from_bounds(area.bounds, card.gsd_m, crs)
     tiles = plan_tiles(grid, request.tile_size, card.halo, card.output_stride, area)
     units = _area_units(aoi_frame, crs)
     plan = JobPlan(request, card, scenes, grid, area, units, tiles)
     plan.timings["plan_s"] = round(time.perf_counter() - start, 3)
-    log.info("planned %d tiles of %d px over a %d x %d grid (%s, %.2f m)", len(tiles),
-             request.tile_size, grid.width, grid.height, crs.to_string(), grid.resolution)
+    log.info(
+        "planned %d tiles of %d px over a %d x %d grid (%s, %.2f m)",
+        len(tiles),
+        request.tile_size,
+        grid.width,
+        grid.height,
+        crs.to_string(),
+        grid.resolution,
+    )
     return plan
 
 
@@ -151,12 +169,28 @@ def infer(plan: JobPlan, stage: str | os.PathLike[str]) -> ExecStats:
     r = plan.request
     with RasterWriter(stage, plan.grid, plan.card.classes) as writer:
         if r.executor == "local":
-            stats = execute_local(plan.tiles, plan.scenes, plan.grid, plan.aoi, r.model, writer.write,
-                                  threshold=r.threshold)
+            stats = execute_local(
+                plan.tiles,
+                plan.scenes,
+                plan.grid,
+                plan.aoi,
+                r.model,
+                writer.write,
+                threshold=r.threshold,
+            )
         else:
-            stats = execute_ray(plan.tiles, plan.scenes, plan.grid, plan.aoi, r.model, writer.write,
-                                bands=len(plan.card.bands), address=r.ray_address, actors=r.actors,
-                                threshold=r.threshold)
+            stats = execute_ray(
+                plan.tiles,
+                plan.scenes,
+                plan.grid,
+                plan.aoi,
+                r.model,
+                writer.write,
+                bands=len(plan.card.bands),
+                address=r.ray_address,
+                actors=r.actors,
+                threshold=r.threshold,
+            )
     plan.timings["infer_s"] = round(time.perf_counter() - start, 3)
     start = time.perf_counter()
     writer.finish()
@@ -169,10 +203,23 @@ def extract_detections(plan: JobPlan, stage: str | os.PathLike[str]) -> int:
     start = time.perf_counter()
     folder = Path(stage)
     writer = RasterWriter(folder, plan.grid, plan.card.classes)
-    sites = vectorize(writer.work_mask, writer.work_probabilities, plan.tiles, plan.grid,
-                      plan.card.classes, plan.aoi, min_area_m2=plan.request.min_area_m2)
-    frame = detections_frame(sites, plan.grid.crs, plan.card.classes, plan.units, plan.card.model_id,
-                             plan.request.survey_date)
+    sites = vectorize(
+        writer.work_mask,
+        writer.work_probabilities,
+        plan.tiles,
+        plan.grid,
+        plan.card.classes,
+        plan.aoi,
+        min_area_m2=plan.request.min_area_m2,
+    )
+    frame = detections_frame(
+        sites,
+        plan.grid.crs,
+        plan.card.classes,
+        plan.units,
+        plan.card.model_id,
+        plan.request.survey_date,
+    )
     write_geojson(frame, folder / DETECTIONS_GEOJSON)
     write_gpkg(frame, folder / DETECTIONS_GPKG)
     plan.timings["vectorize_s"] = round(time.perf_counter() - start, 3)
@@ -198,31 +245,51 @@ def code_version() -> str:
     except PackageNotFoundError:
         v = "unknown"
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, timeout=5).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            timeout=5,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
     return f"{v}+{commit}" if commit else v
 
 
-def write_provenance(plan: JobPlan, stage: str | os.PathLike[str], stats: ExecStats, detections: int) -> Path:
-    """Write ``run.json``: inputs and their hashes, model, code version, parameters, counts, timings."""
+def write_provenance(
+    plan: JobPlan, stage: str | os.PathLike[str], stats: ExecStats, detections: int
+) -> Path:
+    """Write ``run.json``: inputs and hashes, model, code version, parameters, timings."""
     r = plan.request
     doc: dict[str, Any] = {
         "wastewatch": code_version(),
         "python": platform.python_version(),
         "inputs": {
             "aoi": {"path": r.aoi, "sha256": _sha256(r.aoi), "select": list(r.select)},
-            "scenes": [{"path": s.path, "sha256": _sha256(s.path), "acquired": s.acquired or None}
-                       for s in plan.scenes],
-            "model": {"path": r.model, "model_id": plan.card.model_id, "arch": plan.card.arch,
-                      "content_hash": plan.card.content_hash},
+            "scenes": [
+                {"path": s.path, "sha256": _sha256(s.path), "acquired": s.acquired or None}
+                for s in plan.scenes
+            ],
+            "model": {
+                "path": r.model,
+                "model_id": plan.card.model_id,
+                "arch": plan.card.arch,
+                "content_hash": plan.card.content_hash,
+            },
         },
-        "parameters": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(r).items()
-                       if k not in ("aoi", "scenes", "model")},
+        "parameters": {
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in asdict(r).items()
+            if k not in ("aoi", "scenes", "model")
+        },
         "grid": plan.grid.to_dict(),
-        "tiles": {"planned": len(plan.tiles), "empty": stats.empty_tiles, "core_px": plan.request.tile_size,
-                  "halo_px": plan.card.halo},
+        "tiles": {
+            "planned": len(plan.tiles),
+            "empty": stats.empty_tiles,
+            "core_px": plan.request.tile_size,
+            "halo_px": plan.card.halo,
+        },
         "detections": detections,
         "execution": stats.to_dict(),
         "timings_s": dict(plan.timings),

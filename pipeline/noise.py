@@ -18,7 +18,11 @@ def hash01(ix: np.ndarray, iy: np.ndarray, seed: int) -> np.ndarray:
     """A uniform [0, 1) float32 per integer lattice point (a 32-bit integer hash)."""
     x = ix.astype(np.int64).astype(np.uint64) & _M
     y = iy.astype(np.int64).astype(np.uint64) & _M
-    h = (x * np.uint64(374761393) + y * np.uint64(668265263) + np.uint64(seed * 2654435761 & 0xFFFFFFFF)) & _M
+    h = (
+        x * np.uint64(374761393)
+        + y * np.uint64(668265263)
+        + np.uint64(seed * 2654435761 & 0xFFFFFFFF)
+    ) & _M
     h = ((h ^ (h >> np.uint64(13))) * np.uint64(1274126177)) & _M
     h = ((h ^ (h >> np.uint64(16))) * np.uint64(2246822519)) & _M
     h = h ^ (h >> np.uint64(13))
@@ -50,7 +54,9 @@ def fbm(x: np.ndarray, y: np.ndarray, scale: float, seed: int, octaves: int = 3)
     return total / norm
 
 
-def voronoi(x: np.ndarray, y: np.ndarray, cell: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def voronoi(
+    x: np.ndarray, y: np.ndarray, cell: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Jittered-grid Voronoi cells of about ``cell`` pixels.
 
     Returns:

@@ -75,15 +75,25 @@ def read_tile(
     pixels, valid = read_window(scenes, grid, tile.read, bands)
     r0, c0 = tile.core_offset
     h, w = int(tile.core.height), int(tile.core.width)
-    core_mask = valid[r0:r0 + h, c0:c0 + w].copy()
+    core_mask = valid[r0 : r0 + h, c0 : c0 + w].copy()
     if aoi is not None and core_mask.any():
-        inside = rasterize([(aoi, 1)], out_shape=(h, w), transform=grid.window_transform(tile.core),
-                           fill=0, dtype="uint8") > 0
+        inside = (
+            rasterize(
+                [(aoi, 1)],
+                out_shape=(h, w),
+                transform=grid.window_transform(tile.core),
+                fill=0,
+                dtype="uint8",
+            )
+            > 0
+        )
         core_mask &= inside
     return TileInput(tile, pixels, valid, core_mask)
 
 
-def upsample_heatmap(heat: torch.Tensor, stride: int, offset: int, rows: range, cols: range) -> torch.Tensor:
+def upsample_heatmap(
+    heat: torch.Tensor, stride: int, offset: int, rows: range, cols: range
+) -> torch.Tensor:
     """Linear interpolation of a heatmap at input pixels.
 
     Heatmap cell ``i`` is located at input pixel ``i * stride + offset``; pixel ``r`` takes
@@ -102,8 +112,10 @@ def upsample_heatmap(heat: torch.Tensor, stride: int, offset: int, rows: range, 
     """
 
     def axis(pixels: range, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        u = (torch.arange(pixels.start, pixels.stop, device=heat.device, dtype=torch.float64)
-             - offset) / stride
+        u = (
+            torch.arange(pixels.start, pixels.stop, device=heat.device, dtype=torch.float64)
+            - offset
+        ) / stride
         i0 = torch.floor(u).clamp(0, n - 1)
         w = (u - i0).clamp(0, 1).to(heat.dtype)
         i0 = i0.long()
@@ -126,8 +138,13 @@ class TilePredictor:
         threshold: minimum probability for a foreground class to be written to the mask.
     """
 
-    def __init__(self, checkpoint: str | os.PathLike[str], device: str = "auto",
-                 threads: int | None = None, threshold: float = 0.5) -> None:
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike[str],
+        device: str = "auto",
+        threads: int | None = None,
+        threshold: float = 0.5,
+    ) -> None:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
@@ -152,7 +169,9 @@ class TilePredictor:
         x = x * torch.from_numpy(np.require(valid, requirements="W")).to(self.device)[None]
         return torch.softmax(self.model(x[None])[0].float(), dim=0)
 
-    def probabilities(self, pixels: np.ndarray, valid: np.ndarray, rows: range, cols: range) -> torch.Tensor:
+    def probabilities(
+        self, pixels: np.ndarray, valid: np.ndarray, rows: range, cols: range
+    ) -> torch.Tensor:
         """Class probabilities (K, len(rows), len(cols)) at pixels of a read window."""
         c = self.card
         return upsample_heatmap(self.heatmap(pixels, valid), c.output_stride, c.offset, rows, cols)
@@ -164,8 +183,9 @@ class TilePredictor:
         h, w = int(tile.core.height), int(tile.core.width)
         k = len(self.card.classes)
         if item.empty:
-            return TileResult(tile, np.full((k - 1, h, w), NODATA, np.uint8),
-                              np.full((h, w), NODATA, np.uint8))
+            return TileResult(
+                tile, np.full((k - 1, h, w), NODATA, np.uint8), np.full((h, w), NODATA, np.uint8)
+            )
         r0, c0 = tile.core_offset
         probs = self.probabilities(item.pixels, item.valid, range(r0, r0 + h), range(c0, c0 + w))
         fg = probs[1:]
@@ -181,7 +201,11 @@ class TilePredictor:
 
 
 def process_tile(
-    tile: Tile, scenes: list[SceneInfo], grid: GeoBox, aoi: BaseGeometry | None, predictor: TilePredictor
+    tile: Tile,
+    scenes: list[SceneInfo],
+    grid: GeoBox,
+    aoi: BaseGeometry | None,
+    predictor: TilePredictor,
 ) -> TileResult:
     """Read, predict and crop one tile in this process (debugging, GPU benchmarks)."""
     item = read_tile(tile, scenes, grid, len(predictor.card.bands), aoi)

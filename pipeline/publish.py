@@ -18,15 +18,18 @@ def check_output(out: str | os.PathLike[str], overwrite: bool) -> Path:
     """Refuse an existing output folder unless ``overwrite``; returns the path."""
     path = Path(out)
     if path.exists() and not overwrite:
-        raise OutputExistsError(f"output folder {path} already exists: choose another --out or "
-                                "pass --overwrite")
+        raise OutputExistsError(
+            f"output folder {path} already exists: choose another --out or pass --overwrite"
+        )
     if path.exists() and not path.is_dir():
         raise OutputExistsError(f"output {path} exists and is not a folder: choose another --out")
     return path
 
 
 @contextmanager
-def staging(out: str | os.PathLike[str], overwrite: bool = False, keep: tuple[str, ...] = ()) -> Iterator[Path]:
+def staging(
+    out: str | os.PathLike[str], overwrite: bool = False, keep: tuple[str, ...] = ()
+) -> Iterator[Path]:
     """A staging folder beside ``out``, renamed to ``out`` when the block succeeds.
 
     On any exception the staging folder is removed and ``out`` is untouched: a failed job leaves

@@ -44,10 +44,20 @@ class RasterWriter:
 
     def _profile(self, count: int) -> dict[str, object]:
         return {
-            "driver": "GTiff", "width": self.grid.width, "height": self.grid.height, "count": count,
-            "dtype": "uint8", "crs": self.grid.crs.to_wkt(), "transform": self.grid.transform,
-            "nodata": NODATA, "tiled": True, "blockxsize": _BLOCK, "blockysize": _BLOCK,
-            "compress": "deflate", "BIGTIFF": "IF_SAFER", "SPARSE_OK": "TRUE",
+            "driver": "GTiff",
+            "width": self.grid.width,
+            "height": self.grid.height,
+            "count": count,
+            "dtype": "uint8",
+            "crs": self.grid.crs.to_wkt(),
+            "transform": self.grid.transform,
+            "nodata": NODATA,
+            "tiled": True,
+            "blockxsize": _BLOCK,
+            "blockysize": _BLOCK,
+            "compress": "deflate",
+            "BIGTIFF": "IF_SAFER",
+            "SPARSE_OK": "TRUE",
         }
 
     def __enter__(self) -> RasterWriter:
@@ -67,8 +77,12 @@ class RasterWriter:
         self._mask.write(result.mask, window=result.tile.core, indexes=1)
         self.written += 1
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         for ds in (self._prob, self._mask):
             if ds is not None:
                 ds.close()
@@ -79,10 +93,22 @@ class RasterWriter:
         classes = ",".join(self.classes)
         probabilities = self.folder / PROBABILITIES_FILE
         mask = self.folder / MASK_FILE
-        _to_cog(self.work_probabilities, probabilities, Resampling.average,
-                {"CLASSES": classes, "SCALE": "254", "NODATA_MEANING": "no valid imagery or outside AOI"})
-        _to_cog(self.work_mask, mask, Resampling.nearest,
-                {"CLASSES": classes, "NODATA_MEANING": "no valid imagery or outside AOI"})
+        _to_cog(
+            self.work_probabilities,
+            probabilities,
+            Resampling.average,
+            {
+                "CLASSES": classes,
+                "SCALE": "254",
+                "NODATA_MEANING": "no valid imagery or outside AOI",
+            },
+        )
+        _to_cog(
+            self.work_mask,
+            mask,
+            Resampling.nearest,
+            {"CLASSES": classes, "NODATA_MEANING": "no valid imagery or outside AOI"},
+        )
         return probabilities, mask
 
 
@@ -90,6 +116,12 @@ def _to_cog(src_path: Path, dst_path: Path, resampling: Resampling, tags: dict[s
     with rasterio.open(src_path, "r+") as src:
         src.update_tags(**tags)
     rasterio.shutil.copy(
-        src_path, dst_path, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=_BLOCK,
-        OVERVIEW_RESAMPLING=resampling.name.upper(), BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
+        src_path,
+        dst_path,
+        driver="COG",
+        COMPRESS="DEFLATE",
+        BLOCKSIZE=_BLOCK,
+        OVERVIEW_RESAMPLING=resampling.name.upper(),
+        BIGTIFF="IF_SAFER",
+        NUM_THREADS="ALL_CPUS",
     )

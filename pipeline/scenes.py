@@ -8,15 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from pyproj import CRS
+from pyproj import CRS, Transformer
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.vrt import WarpedVRT
-from pyproj import Transformer
 from shapely import segmentize
 from shapely.geometry import box
-from shapely.ops import transform as shp_transform
 from shapely.geometry.base import BaseGeometry
+from shapely.ops import transform as shp_transform
 
 from .errors import CRSError, InputError, InputNotFoundError, SceneReadError
 from .geobox import GeoBox
@@ -63,13 +62,19 @@ def _describe(path: str) -> SceneInfo:
     try:
         with rasterio.open(path) as src:
             if src.crs is None:
-                raise CRSError(f"scene {path} has no CRS: assign one with "
-                               f"`rio edit-info --crs EPSG:32632 {path}`")
+                raise CRSError(
+                    f"scene {path} has no CRS: assign one with "
+                    f"`rio edit-info --crs EPSG:32632 {path}`"
+                )
             if src.transform.is_identity or src.transform.b != 0 or src.transform.d != 0:
-                raise SceneReadError(f"scene {path} has no north-up georeferencing: warp it first "
-                                     f"(`gdalwarp -t_srs EPSG:32632 {path} out.tif`)")
+                raise SceneReadError(
+                    f"scene {path} has no north-up georeferencing: warp it first "
+                    f"(`gdalwarp -t_srs EPSG:32632 {path} out.tif`)"
+                )
             tags = src.tags()
-            acquired = tags.get("ACQUISITION_DATE") or tags.get("TIFFTAG_DATETIME", "")[:10].replace(":", "-")
+            acquired = tags.get("ACQUISITION_DATE") or tags.get("TIFFTAG_DATETIME", "")[
+                :10
+            ].replace(":", "-")
             return SceneInfo(
                 path=path,
                 crs=src.crs.to_wkt(),
@@ -82,8 +87,9 @@ def _describe(path: str) -> SceneInfo:
             )
     except RasterioIOError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise SceneReadError(f"scene {path} cannot be read as a raster ({first}): give a "
-                             "GeoTIFF, COG or VRT") from None
+        raise SceneReadError(
+            f"scene {path} cannot be read as a raster ({first}): give a GeoTIFF, COG or VRT"
+        ) from None
 
 
 def open_scenes(paths: list[str | os.PathLike[str]], bands: int) -> list[SceneInfo]:
@@ -98,9 +104,13 @@ def open_scenes(paths: list[str | os.PathLike[str]], bands: int) -> list[SceneIn
     infos = [_describe(os.fspath(p)) for p in paths]
     for info in infos:
         if info.count < bands:
-            raise InputError(f"scene {info.path} has {info.count} bands but the model needs "
-                             f"{bands}: give {bands}-band imagery")
-    order = sorted(range(len(infos)), key=lambda i: (infos[i].acquired == "", _neg(infos[i].acquired), i))
+            raise InputError(
+                f"scene {info.path} has {info.count} bands but the model needs "
+                f"{bands}: give {bands}-band imagery"
+            )
+    order = sorted(
+        range(len(infos)), key=lambda i: (infos[i].acquired == "", _neg(infos[i].acquired), i)
+    )
     return [infos[i] for i in order]
 
 
@@ -132,10 +142,19 @@ def read_window(
     dst_crs = grid.crs.to_wkt()
     for scene in scenes:
         try:
-            with rasterio.open(scene.path) as src, WarpedVRT(
-                src, crs=dst_crs, transform=transform, width=w, height=h,
-                resampling=resampling, src_nodata=src.nodata, nodata=src.nodata,
-            ) as vrt:
+            with (
+                rasterio.open(scene.path) as src,
+                WarpedVRT(
+                    src,
+                    crs=dst_crs,
+                    transform=transform,
+                    width=w,
+                    height=h,
+                    resampling=resampling,
+                    src_nodata=src.nodata,
+                    nodata=src.nodata,
+                ) as vrt,
+            ):
                 data = vrt.read(indexes=list(range(1, bands + 1)), out_dtype="float32")
                 mask = vrt.dataset_mask() > 0
         except RasterioIOError as exc:

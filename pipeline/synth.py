@@ -117,7 +117,9 @@ def render_block(grid: GeoBox, window: Window, sites: list[Polygon], seed: int) 
     angle = hash01(cell_x, cell_y, seed + 13) * np.pi
     rgb = np.empty((3, h, w), np.float32)
 
-    def paint(sel: np.ndarray, r: np.ndarray | float, g: np.ndarray | float, b: np.ndarray | float) -> None:
+    def paint(
+        sel: np.ndarray, r: np.ndarray | float, g: np.ndarray | float, b: np.ndarray | float
+    ) -> None:
         for band, v in enumerate((r, g, b)):
             rgb[band][sel] = v[sel] if isinstance(v, np.ndarray) else v
 
@@ -138,7 +140,7 @@ def render_block(grid: GeoBox, window: Window, sites: list[Polygon], seed: int) 
     crowns = value_noise(x, y, 3.0, seed + 30)
     shade = 0.55 + 0.6 * crowns
     paint(wood, 40 * shade, 75 * shade, 35 * shade)
-    water = (kind >= 0.95)
+    water = kind >= 0.95
     wv = 0.95 + 0.1 * grain
     paint(water, 40 * wv, 70 * wv, 80 * wv)
 
@@ -167,8 +169,17 @@ def render_block(grid: GeoBox, window: Window, sites: list[Polygon], seed: int) 
         car = park & (np.abs(cu - 0.5) < 0.34) & (np.abs(cv - 0.5) < 0.4)
         car &= hash01(cx.astype(np.int64), cy.astype(np.int64), seed + 44) < 0.75
         pick = (hash01(cx.astype(np.int64), cy.astype(np.int64), seed + 45) * 6).astype(np.int64)
-        palette = np.array([(220, 220, 225), (30, 30, 35), (160, 30, 30), (60, 70, 140),
-                            (170, 170, 175), (90, 90, 95)], np.float32)
+        palette = np.array(
+            [
+                (220, 220, 225),
+                (30, 30, 35),
+                (160, 30, 30),
+                (60, 70, 140),
+                (170, 170, 175),
+                (90, 90, 95),
+            ],
+            np.float32,
+        )
         for band in range(3):
             rgb[band][car] = palette[pick[car], band]
 
@@ -187,8 +198,14 @@ def render_block(grid: GeoBox, window: Window, sites: list[Polygon], seed: int) 
                 frag = np.floor(x / 0.9), np.floor(y / 0.9)
                 fx, fy = frag[0].astype(np.int64), frag[1].astype(np.int64)
                 pick = (hash01(fx, fy, seed + 50) * len(_DEBRIS)).astype(np.int64)
-                soil_mix = hash01(np.floor(x / 2.5).astype(np.int64), np.floor(y / 2.5).astype(np.int64),
-                                  seed + 51) < 0.35
+                soil_mix = (
+                    hash01(
+                        np.floor(x / 2.5).astype(np.int64),
+                        np.floor(y / 2.5).astype(np.int64),
+                        seed + 51,
+                    )
+                    < 0.35
+                )
                 light = 0.8 + 0.4 * hash01(fx, fy, seed + 52)
                 for band in range(3):
                     debris = _DEBRIS[pick, band] * light
@@ -206,7 +223,11 @@ def _bounds(t: object, w: int, h: int) -> tuple[float, float, float, float]:
 
 
 def _scene_region(
-    aoi: str | os.PathLike[str] | None, select: list[str] | None, size: int, gsd: float, crs: CRS | None
+    aoi: str | os.PathLike[str] | None,
+    select: list[str] | None,
+    size: int,
+    gsd: float,
+    crs: CRS | None,
 ) -> tuple[BaseGeometry, CRS, list[dict[str, object]], list[BaseGeometry]]:
     """The AOI in the scene CRS, the CRS, and the AOI features (properties, WGS 84 geometry)."""
     if aoi is not None:
@@ -215,9 +236,12 @@ def _scene_region(
         c = wgs.union_all().centroid
         crs = crs or utm_crs_for(c.x, c.y)
         region = aoi_union(gdf, crs)
-        props = [
-            {k: (v if isinstance(v, str | int | float | bool) or v is None else str(v))
-             for k, v in row.items() if k != "geometry"}
+        props: list[dict[str, object]] = [
+            {
+                k: (v if isinstance(v, str | int | float | bool) or v is None else str(v))
+                for k, v in row.items()
+                if k != "geometry"
+            }
             for _, row in wgs.iterrows()
         ]
         return region, crs, props, list(wgs.geometry)
@@ -270,25 +294,43 @@ def synth_scene(
     region, scene_crs, props, wgs_geoms = _scene_region(aoi, select, size, gsd, target_crs)
     margin = 40.0 if aoi is not None else 0.0
     grid = GeoBox.from_bounds(region.buffer(margin).bounds, gsd, scene_crs)
-    sites = make_sites(region.buffer(-10) if aoi is not None else region.buffer(-30), landfills, seed)
+    sites = make_sites(
+        region.buffer(-10) if aoi is not None else region.buffer(-30), landfills, seed
+    )
     valid_region = region.buffer(30.0) if aoi is not None else None
 
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     scene_path = folder / "scene.tif"
     profile = {
-        "driver": "GTiff", "width": grid.width, "height": grid.height, "count": 3, "dtype": "uint8",
-        "crs": scene_crs, "transform": grid.transform, "nodata": 0, "tiled": True,
-        "blockxsize": 512, "blockysize": 512, "compress": "deflate", "predictor": 2,
-        "photometric": "RGB", "interleave": "pixel", "BIGTIFF": "IF_SAFER",
+        "driver": "GTiff",
+        "width": grid.width,
+        "height": grid.height,
+        "count": 3,
+        "dtype": "uint8",
+        "crs": scene_crs,
+        "transform": grid.transform,
+        "nodata": 0,
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "compress": "deflate",
+        "predictor": 2,
+        "photometric": "RGB",
+        "interleave": "pixel",
+        "BIGTIFF": "IF_SAFER",
     }
     tmp_path = folder / ".scene.tif.partial"
     with rasterio.open(tmp_path, "w", **profile) as dst:
         dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue]
         for band, name in enumerate(("red", "green", "blue"), start=1):
             dst.set_band_description(band, name)
-        dst.update_tags(ACQUISITION_DATE=date, TIFFTAG_DATETIME=f"{date.replace('-', ':')} 10:30:00",
-                        SYNTHETIC_SEED=str(seed), GSD_M=str(gsd))
+        dst.update_tags(
+            ACQUISITION_DATE=date,
+            TIFFTAG_DATETIME=f"{date.replace('-', ':')} 10:30:00",
+            SYNTHETIC_SEED=str(seed),
+            GSD_M=str(gsd),
+        )
         for row in range(0, grid.height, BLOCK):
             for col in range(0, grid.width, BLOCK):
                 win = Window(col, row, min(BLOCK, grid.width - col), min(BLOCK, grid.height - row))
@@ -296,8 +338,13 @@ def synth_scene(
                 data = np.clip(np.rint(rgb), 1, 255).astype(np.uint8)
                 if valid_region is not None:
                     t = grid.window_transform(win)
-                    valid = rasterize([(valid_region, 1)], out_shape=data.shape[1:], transform=t,
-                                      fill=0, dtype="uint8")
+                    valid = rasterize(
+                        [(valid_region, 1)],
+                        out_shape=data.shape[1:],
+                        transform=t,
+                        fill=0,
+                        dtype="uint8",
+                    )
                     data *= valid[None]
                 dst.write(data, window=win)
     os.replace(tmp_path, scene_path)
@@ -305,13 +352,19 @@ def synth_scene(
     to_wgs = Transformer.from_crs(scene_crs, 4326, always_xy=True).transform
     features = []
     for i, site in enumerate(sites, start=1):
-        features.append({
-            "type": "Feature",
-            "id": f"T{i:04d}",
-            "properties": {"site_id": f"T{i:04d}", "class": "landfill", "area_m2": round(site.area, 1),
-                           "status": "new"},
-            "geometry": _rounded(mapping(shp_transform(to_wgs, site))),
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "id": f"T{i:04d}",
+                "properties": {
+                    "site_id": f"T{i:04d}",
+                    "class": "landfill",
+                    "area_m2": round(site.area, 1),
+                    "status": "new",
+                },
+                "geometry": _rounded(mapping(shp_transform(to_wgs, site))),
+            }
+        )
     truth_path = folder / "truth.geojson"
     truth_path.write_text(json.dumps({"type": "FeatureCollection", "features": features}) + "\n")
     aoi_features = [

@@ -37,7 +37,10 @@ class Tile:
     @property
     def core_offset(self) -> tuple[int, int]:
         """(row, col) of the core's first pixel inside the read window."""
-        return (int(self.core.row_off - self.read.row_off), int(self.core.col_off - self.read.col_off))
+        return (
+            int(self.core.row_off - self.read.row_off),
+            int(self.core.col_off - self.read.col_off),
+        )
 
 
 def plan_tiles(
@@ -67,10 +70,19 @@ def plan_tiles(
         # which tile cells the AOI touches, rasterized on the tile lattice
         from affine import Affine
 
-        t = grid.transform * Affine.scale(core)
-        covered = rasterize([(aoi, 1)], out_shape=(n_rows, n_cols), transform=t, fill=0,
-                            all_touched=True, dtype="uint8")
-    key = f"{grid.crs.to_string()}|{tuple(grid.transform)[:6]}|{grid.width}x{grid.height}|{core}|{halo}"
+        t = grid.transform @ Affine.scale(core)
+        covered = rasterize(
+            [(aoi, 1)],
+            out_shape=(n_rows, n_cols),
+            transform=t,
+            fill=0,
+            all_touched=True,
+            dtype="uint8",
+        )
+    key = (
+        f"{grid.crs.to_string()}|{tuple(grid.transform)[:6]}|"
+        f"{grid.width}x{grid.height}|{core}|{halo}"
+    )
     prefix = hashlib.sha256(key.encode()).hexdigest()[:8]
     tiles = []
     for r in range(n_rows):

@@ -32,7 +32,9 @@ class Site:
     area_m2: float
 
 
-def polygonize_tiles(mask_path: str | os.PathLike[str], tiles: list[Tile], class_id: int) -> list[BaseGeometry]:
+def polygonize_tiles(
+    mask_path: str | os.PathLike[str], tiles: list[Tile], class_id: int
+) -> list[BaseGeometry]:
     """Polygons of ``class_id`` pixels, polygonized tile by tile and merged across tile borders.
 
     Pieces that touch their tile's core border are unioned with the pieces they touch in the
@@ -66,13 +68,16 @@ def _window_box(transform: object, win: Window) -> Polygon:
     return Polygon([(left, bottom), (right, bottom), (right, top), (left, top)])
 
 
-def site_attributes(prob_src: rasterio.io.DatasetReader, geom: BaseGeometry, band: int) -> tuple[float, float]:
+def site_attributes(
+    prob_src: rasterio.io.DatasetReader, geom: BaseGeometry, band: int
+) -> tuple[float, float]:
     """(max, mean) probability of ``band`` over the pixels whose centres fall in ``geom``."""
     win = from_bounds(*geom.bounds, transform=prob_src.transform).round_offsets().round_lengths()
     win = win.intersection(Window(0, 0, prob_src.width, prob_src.height))
     data = prob_src.read(band, window=win)
-    inside = geometry_mask([geom], out_shape=data.shape, transform=prob_src.window_transform(win),
-                           invert=True)
+    inside = geometry_mask(
+        [geom], out_shape=data.shape, transform=prob_src.window_transform(win), invert=True
+    )
     values = data[inside & (data != NODATA)]
     if values.size == 0:
         return 0.0, 0.0

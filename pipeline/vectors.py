@@ -36,14 +36,18 @@ def read_vectors(path: str | os.PathLike[str], what: str = "vector file") -> gpd
         gdf = gpd.read_file(p)
     except Exception as exc:  # pyogrio raises several unrelated types for unreadable files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise VectorReadError(f"{what} {p} cannot be read as vector data ({first}): "
-                              "give a GeoJSON, GeoPackage or shapefile") from None
+        raise VectorReadError(
+            f"{what} {p} cannot be read as vector data ({first}): "
+            "give a GeoJSON, GeoPackage or shapefile"
+        ) from None
     if gdf.crs is None:
         if p.suffix.lower() in (".geojson", ".json"):
             gdf = gdf.set_crs(4326)
         else:
-            raise CRSError(f"{what} {p} has no CRS: add one (e.g. a .prj beside a shapefile, or "
-                           "`ogr2ogr -a_srs EPSG:4326 out.gpkg in.shp`)")
+            raise CRSError(
+                f"{what} {p} has no CRS: add one (e.g. a .prj beside a shapefile, or "
+                "`ogr2ogr -a_srs EPSG:4326 out.gpkg in.shp`)"
+            )
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     if gdf.empty:
         raise InputError(f"{what} {p} holds no geometry: give a file with at least one feature")
@@ -56,14 +60,16 @@ def select_features(gdf: gpd.GeoDataFrame, codes: Sequence[str], what: str) -> g
         return gdf
     field = next((f for f in CODE_FIELDS if f in gdf.columns), None)
     if field is None:
-        raise InputError(f"{what} has no code attribute to select by (looked for "
-                         f"{', '.join(CODE_FIELDS)})")
+        raise InputError(
+            f"{what} has no code attribute to select by (looked for {', '.join(CODE_FIELDS)})"
+        )
     wanted = {str(c) for c in codes}
     picked = gdf[gdf[field].astype(str).isin(wanted)]
     missing = wanted - set(picked[field].astype(str))
     if missing:
-        raise InputError(f"{what} has no feature with {field} {', '.join(sorted(missing))}: "
-                         "check the codes")
+        raise InputError(
+            f"{what} has no feature with {field} {', '.join(sorted(missing))}: check the codes"
+        )
     return picked
 
 

@@ -1,0 +1,75 @@
+"""Shared fixtures: tiny seeded scenes with a real CRS, a small trained model, Ray, Prefect."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+MUNICIPALITIES = SHARED / "data" / "municipalities" / "monza_brianza.geojson"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def train_scene(tmp_path_factory: pytest.TempPathFactory):
+    from pipeline.synth import synth_scene
+
+    return synth_scene(tmp_path_factory.mktemp("train"), size=1024, gsd=0.5, seed=11, landfills=40)
+
+
+@pytest.fixture(scope="session")
+def survey_scene(tmp_path_factory: pytest.TempPathFactory):
+    from pipeline.synth import synth_scene
+
+    return synth_scene(tmp_path_factory.mktemp("survey"), size=640, gsd=0.5, seed=12, landfills=10)
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory, train_scene) -> Path:
+    from pipeline.training import train_patch_model
+
+    out = tmp_path_factory.mktemp("model") / "model"
+    train_patch_model(
+        [str(train_scene.scene)],
+        [str(train_scene.truth)],
+        out,
+        patch_size=32,
+        channels=(8, 16, 32),
+        epochs=4,
+        per_class=1200,
+        seed=0,
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One real local Ray for the whole session (start-up costs about 5 s)."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A real Prefect API on a temporary database for the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

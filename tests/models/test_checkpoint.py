@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from models import (
+    CheckpointError,
+    ModelCard,
+    PatchClassifier,
+    dense_geometry,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+
+def _card(model: PatchClassifier) -> ModelCard:
+    return ModelCard(
+        arch="patch",
+        arch_args={"patch_size": 32, "channels": [8, 16]},
+        classes=["background", "landfill"],
+        bands=["red", "green", "blue"],
+        mean=[100.0] * 3,
+        std=[40.0] * 3,
+        gsd_m=0.5,
+        patch_size=32,
+        **dense_geometry(model),
+    )
+
+
+def test_roundtrip_is_exact(tmp_path):
+    torch.manual_seed(0)
+    model = PatchClassifier(patch_size=32, channels=(8, 16)).eval()
+    card = save_checkpoint(model, tmp_path / "m", _card(model))
+    assert len(card.content_hash) == 64 and card.model_id.startswith("patch-")
+    loaded, card2 = load_checkpoint(tmp_path / "m")
+    assert card2 == card
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+    assert json.loads((tmp_path / "m" / "card.json").read_text())["halo"] == card.halo
+
+
+class _Exploit:
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_pickle_is_refused_and_not_executed(tmp_path):
+    marker = tmp_path / "executed"
+    evil = tmp_path / "model.pt"
+    evil.write_bytes(pickle.dumps(_Exploit(str(marker))))
+    with pytest.raises(CheckpointError, match="not a wastewatch checkpoint"):
+        load_checkpoint(evil)
+    # a folder posing as a checkpoint with a pickle in place of the weights
+    folder = tmp_path / "fake"
+    folder.mkdir()
+    model = PatchClassifier(patch_size=32, channels=(8, 16))
+    (folder / "card.json").write_text(_card(model).to_json())
+    (folder / "weights.safetensors").write_bytes(pickle.dumps(_Exploit(str(marker))))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(folder)
+    assert not marker.exists()
+
+
+def test_missing_or_unexpected_weights_are_refused(tmp_path):
+    model = PatchClassifier(patch_size=32, channels=(8, 16))
+    save_checkpoint(model, tmp_path / "m", _card(model))
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    del state["classifier.4.bias"]
+    state["extra.weight"] = torch.zeros(1)
+    save_file(state, str(tmp_path / "m" / "weights.safetensors"))
+    card = json.loads((tmp_path / "m" / "card.json").read_text())
+    card["content_hash"] = ""
+    (tmp_path / "m" / "card.json").write_text(json.dumps(card))
+    with pytest.raises(CheckpointError, match=r"missing \['classifier.4.bias'\].*extra.weight"):
+        load_checkpoint(tmp_path / "m")
+
+
+def test_edited_weights_fail_the_hash(tmp_path):
+    model = PatchClassifier(patch_size=32, channels=(8, 16))
+    save_checkpoint(model, tmp_path / "m", _card(model))
+    with open(tmp_path / "m" / "weights.safetensors", "r+b") as f:
+        f.seek(-4, 2)
+        f.write(b"\x00\x01\x02\x03")
+    with pytest.raises(CheckpointError, match="content hash"):
+        load_checkpoint(tmp_path / "m")

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+from rio_cogeo.cogeo import cog_validate
+from shapely.geometry import shape
+from shapely.geometry.polygon import LinearRing
+
+from pipeline.evaluate import evaluate_detections
+from pipeline.job import JobRequest, run_job
+from pipeline.synth import synth_scene
+
+FIELDS = {
+    "site_id",
+    "class",
+    "score_max",
+    "score_mean",
+    "area_m2",
+    "rank",
+    "municipality_code",
+    "municipality",
+    "survey_date",
+    "model_id",
+}
+
+
+def _request(scene, model_dir, out, **kw) -> JobRequest:
+    return JobRequest(
+        aoi=str(scene.aoi),
+        scenes=(str(scene.scene),),
+        model=str(model_dir),
+        out=str(out),
+        tile_size=kw.pop("tile_size", 256),
+        **kw,
+    )
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory, survey_scene, model_dir):
+    out = tmp_path_factory.mktemp("job") / "out"
+    run_job(_request(survey_scene, model_dir, out, executor="local", survey_date="2026-06-15"))
+    return out
+
+
+def test_outputs_are_valid_cogs_in_the_grid_crs(local_run):
+    for name in ("probabilities.tif", "mask.tif"):
+        valid, errors, _ = cog_validate(local_run / name)
+        assert valid, errors
+        with rasterio.open(local_run / name) as src:
+            assert src.crs.to_epsg() == 32632 and src.nodata == 255 and src.dtypes[0] == "uint8"
+            assert src.overviews(1)
+    assert not list(local_run.parent.glob(".*partial*"))
+    assert not (local_run / "work").exists()
+
+
+def test_detections_find_the_planted_sites(local_run, survey_scene):
+    doc = json.loads((local_run / "detections.geojson").read_text())
+    assert doc["type"] == "FeatureCollection" and "crs" not in doc
+    aoi = shape(json.loads(survey_scene.aoi.read_text())["features"][0]["geometry"])
+    ranks = []
+    for f in doc["features"]:
+        assert set(f["properties"]) == FIELDS
+        geom = shape(f["geometry"])
+        assert aoi.buffer(1e-7).contains(geom)  # lon/lat, inside the AOI
+        assert -180 <= geom.bounds[0] <= 180 and -90 <= geom.bounds[1] <= 90
+        polys = [geom] if geom.geom_type == "Polygon" else list(geom.geoms)
+        for p in polys:
+            assert LinearRing(p.exterior.coords).is_ccw  # RFC 7946 right-hand rule
+        props = f["properties"]
+        assert 0 < props["score_mean"] <= props["score_max"] <= 1
+        assert props["area_m2"] >= 50 and props["survey_date"] == "2026-06-15"
+        ranks.append(props["rank"])
+    assert ranks == list(range(1, len(ranks) + 1))
+    scores = [f["properties"]["score_max"] for f in doc["features"]]
+    assert scores == sorted(scores, reverse=True)
+    metrics = evaluate_detections(local_run / "detections.geojson", survey_scene.truth)
+    assert metrics["recall"] >= 0.8 and metrics["precision"] >= 0.7, metrics
+
+
+def test_run_json_records_provenance(local_run, model_dir):
+    run = json.loads((local_run / "run.json").read_text())
+    card = json.loads((model_dir / "card.json").read_text())
+    assert run["inputs"]["model"]["content_hash"] == card["content_hash"]
+    assert len(run["inputs"]["scenes"][0]["sha256"]) == 64
+    assert run["tiles"]["planned"] == run["execution"]["tiles"] >= 4
+    assert run["parameters"]["tile_size"] == 256
+    assert {"plan_s", "infer_s", "cog_s", "vectorize_s"} <= set(run["timings_s"])
+
+
+def test_same_inputs_same_bytes_and_ray_equals_local(
+    tmp_path, local_run, survey_scene, model_dir, ray_local
+):
+    out = tmp_path / "ray"
+    run_job(_request(survey_scene, model_dir, out, executor="ray", survey_date="2026-06-15"))
+    assert (out / "detections.geojson").read_bytes() == (
+        local_run / "detections.geojson"
+    ).read_bytes()
+    for name in ("mask.tif", "probabilities.tif"):
+        with rasterio.open(out / name) as a, rasterio.open(local_run / name) as b:
+            assert np.array_equal(a.read(), b.read())
+
+
+def test_other_tile_size_gives_the_same_mask(tmp_path, local_run, survey_scene, model_dir):
+    out = tmp_path / "t"
+    run_job(
+        _request(
+            survey_scene, model_dir, out, executor="local", tile_size=160, survey_date="2026-06-15"
+        )
+    )
+    with rasterio.open(out / "mask.tif") as a, rasterio.open(local_run / "mask.tif") as b:
+        assert np.array_equal(a.read(), b.read())
+
+
+def test_sites_land_on_the_truth_in_another_crs_and_gsd(tmp_path, model_dir):
+    # scene in ETRS89-LAEA at 0.6 m; the job warps it onto a UTM grid at the model's 0.5 m
+    scene = synth_scene(tmp_path / "laea", size=500, gsd=0.6, crs="EPSG:3035", seed=21, landfills=8)
+    out = tmp_path / "out"
+    run_job(_request(scene, model_dir, out, executor="local"))
+    with rasterio.open(out / "mask.tif") as src:
+        assert src.crs.to_epsg() == 32632 and src.res == (0.5, 0.5)
+    metrics = evaluate_detections(out / "detections.geojson", scene.truth)
+    assert metrics["recall"] >= 0.8 and metrics["mean_iou"] >= 0.5, metrics
+
+
+def test_failed_job_leaves_nothing(tmp_path, survey_scene, model_dir, monkeypatch):
+    import pipeline.job as job
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(job, "extract_detections", boom)
+    with pytest.raises(RuntimeError):
+        run_job(_request(survey_scene, model_dir, tmp_path / "out", executor="local"))
+    assert list(tmp_path.iterdir()) == []

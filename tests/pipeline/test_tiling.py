@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pyproj import CRS
+from rasterio.windows import Window
+from shapely.geometry import box
+
+from pipeline.errors import InputError
+from pipeline.geobox import GeoBox
+from pipeline.predict import TilePredictor, read_tile, upsample_heatmap
+from pipeline.scenes import open_scenes, read_window
+from pipeline.tiling import plan_tiles
+
+GRID = GeoBox.from_bounds(
+    (500000, 5000000, 500000 + 0.5 * 333, 5000000 + 0.5 * 250), 0.5, CRS.from_epsg(32632)
+)
+
+
+def test_tiles_cover_the_grid_once_and_align_to_the_stride():
+    tiles = plan_tiles(GRID, 100, halo=20, stride=4)
+    cover = np.zeros(GRID.shape, int)
+    for t in tiles:
+        cover[
+            t.core.row_off : t.core.row_off + t.core.height,
+            t.core.col_off : t.core.col_off + t.core.width,
+        ] += 1
+        assert t.read.col_off % 4 == 0 and t.read.row_off % 4 == 0
+        assert t.read.width % 4 == 0 and t.read.height % 4 == 0
+        assert t.core_offset == (20, 20)
+    assert (cover == 1).all()
+    assert len({t.id for t in tiles}) == len(tiles)
+    assert [t.id for t in plan_tiles(GRID, 100, 20, 4)] == [t.id for t in tiles]
+
+
+def test_tiles_that_miss_the_aoi_are_skipped():
+    left, bottom, _, top = GRID.bounds
+    aoi = box(left, bottom, left + 30, top)  # first 60 columns only
+    tiles = plan_tiles(GRID, 100, halo=20, stride=4, aoi=aoi)
+    assert {t.col for t in tiles} == {0}
+
+
+def test_bad_tiling_arguments():
+    with pytest.raises(InputError):
+        plan_tiles(GRID, 0, 20, 4)
+    with pytest.raises(InputError):
+        plan_tiles(GRID, 100, 10, 4)
+
+
+def test_upsampling_passes_through_cells_and_is_linear_between():
+    heat = torch.arange(2 * 5 * 6, dtype=torch.float32).reshape(2, 5, 6)
+    out = upsample_heatmap(heat, stride=4, offset=3, rows=range(3, 20), cols=range(3, 24))
+    torch.testing.assert_close(out[:, ::4, ::4], heat)
+    torch.testing.assert_close(out[:, 2, 0], (heat[:, 0, 0] + heat[:, 1, 0]) / 2)
+
+
+@pytest.mark.parametrize("tile_size", [64, 100, 256])
+def test_tiled_inference_equals_whole_image(model_dir, survey_scene, tile_size):
+    predictor = TilePredictor(model_dir, device="cpu")
+    card = predictor.card
+    scenes = open_scenes([str(survey_scene.scene)], 3)
+    grid = GeoBox(300, 260, survey_scene.grid.transform, survey_scene.grid.crs)
+    # reference: the whole grid plus the halo, in one pass
+    h = card.halo
+    whole_win = Window(
+        -h, -h, -(-(grid.width + 2 * h) // 4) * 4, -(-(grid.height + 2 * h) // 4) * 4
+    )
+    pixels, valid = read_window(scenes, grid, whole_win, 3)
+    ref = predictor.probabilities(
+        pixels, valid, range(h, h + grid.height), range(h, h + grid.width)
+    )
+    ref_q = torch.round(ref[1:] * 254).to(torch.uint8).numpy()
+    out = np.zeros((1, grid.height, grid.width), np.uint8)
+    written = np.zeros(grid.shape, int)
+    probs = np.zeros((grid.height, grid.width), np.float32)
+    for tile in plan_tiles(grid, tile_size, card.halo, card.output_stride):
+        item = read_tile(tile, scenes, grid, 3, None)
+        res = predictor.predict(item)
+        r, c, th, tw = tile.core.row_off, tile.core.col_off, tile.core.height, tile.core.width
+        out[:, r : r + th, c : c + tw] = res.probabilities
+        written[r : r + th, c : c + tw] += 1
+        r0, c0 = tile.core_offset
+        probs[r : r + th, c : c + tw] = predictor.probabilities(
+            item.pixels, item.valid, range(r0, r0 + th), range(c0, c0 + tw)
+        )[1].numpy()
+    np.testing.assert_allclose(probs, ref[1].numpy(), atol=1e-4)
+    assert np.abs(out.astype(int) - ref_q.astype(int)).max() <= 1  # float rounding at .5
+    assert (written == 1).all()
+    assert 0.0 < (probs > 0.5).mean() < 0.5  # the scene has sites, and mostly background
