@@ -10,25 +10,28 @@ from typing import Any
 __all__ = ["ModelCard", "halo_for"]
 
 
-def halo_for(receptive_field: int, output_stride: int, offset: int) -> int:
+def halo_for(receptive_field: int, output_stride: int, offset: int, rf_start: int = 0) -> int:
     """Halo (pixels on each side of a tile core) that makes tiled inference exact.
 
-    A heatmap cell ``i`` scores the input window ``[i * s, i * s + rf)`` and is located at input
-    pixel ``i * s + offset``. A core pixel is linearly interpolated from its two nearest cells,
-    so the tile must hold both cells' windows: ``offset`` pixels before the core and
-    ``rf - offset + s - 1`` after it. The halo is rounded up to a multiple of the stride so that
-    tile origins stay on the heatmap lattice.
+    Heatmap cell ``i`` depends on input pixels ``[i * s + rf_start, i * s + rf_start + rf)`` and
+    is located at input pixel ``i * s + offset``. A core pixel is linearly interpolated from its
+    two nearest cells, so the tile must hold both cells' windows: at most
+    ``offset + s - 1 - rf_start`` pixels before the core and ``rf_start + rf - offset + s - 1``
+    after it. The halo is the larger, rounded up to a multiple of the stride so that tile
+    origins stay on the heatmap lattice.
 
     Args:
-        receptive_field: input window of one heatmap cell, in pixels.
+        receptive_field: size of the input window of one heatmap cell, in pixels.
         output_stride: input pixels between neighbouring heatmap cells.
-        offset: input pixel index (within the window) a heatmap cell is located at.
+        offset: input pixel (relative to ``i * s``) a heatmap cell is located at.
+        rf_start: start of the window relative to ``i * s`` (negative with padding).
 
     Returns:
         The halo in input pixels, a multiple of ``output_stride``.
     """
-    need = max(offset, receptive_field - offset + output_stride - 1, 0)
-    return -(-need // output_stride) * output_stride
+    s = output_stride
+    need = max(offset + s - 1 - rf_start, rf_start + receptive_field - offset + s - 1, 0)
+    return -(-need // s) * s
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,11 @@ class ModelCard:
         gsd_m: ground sampling distance the model was trained at, metres per pixel.
         patch_size: input patch of a patch classifier (its receptive field), pixels.
         output_stride: input pixels between heatmap cells of the dense (fully convolutional) model.
-        receptive_field: input window of one heatmap cell, pixels.
-        offset: input pixel (within that window) a heatmap cell is located at.
+        receptive_field: size of the input window one heatmap cell depends on, pixels.
+        rf_start: start of that window relative to the cell's lattice position ``i * stride``.
+        offset: input pixel (relative to ``i * stride``) a heatmap cell is located at.
         halo: pixels of context on each side that tiled inference needs.
+        align: tile origins must be multiples of this (0: the output stride).
         model_id: a name for people and for the ``model_id`` attribute of detections.
         training: free-form facts about the training run (data, epochs, seed, ...).
         metrics: validation metrics.
@@ -66,6 +71,8 @@ class ModelCard:
     receptive_field: int
     offset: int
     halo: int
+    rf_start: int = 0
+    align: int = 0
     model_id: str = ""
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)

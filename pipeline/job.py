@@ -135,7 +135,7 @@ def plan_job(request: JobRequest) -> JobPlan:
             "the AOI and scenes cover the same place"
         )
     grid = GeoBox.from_bounds(area.bounds, card.gsd_m, crs)
-    tiles = plan_tiles(grid, request.tile_size, card.halo, card.output_stride, area)
+    tiles = plan_tiles(grid, request.tile_size, card.halo, card.align or card.output_stride, area)
     units = _area_units(aoi_frame, crs)
     plan = JobPlan(request, card, scenes, grid, area, units, tiles)
     plan.timings["plan_s"] = round(time.perf_counter() - start, 3)

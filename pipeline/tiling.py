@@ -44,26 +44,27 @@ class Tile:
 
 
 def plan_tiles(
-    grid: GeoBox, tile_size: int, halo: int, stride: int, aoi: BaseGeometry | None = None
+    grid: GeoBox, tile_size: int, halo: int, align: int, aoi: BaseGeometry | None = None
 ) -> list[Tile]:
     """Tiles covering ``grid``, in row-major order, skipping those whose core misses the AOI.
 
     Args:
         grid: the output grid.
-        tile_size: core side in pixels; rounded up to a multiple of ``stride``.
-        halo: context on each side (a multiple of ``stride``: see ``models.halo_for``).
-        stride: the model's output stride; every read window starts on a multiple of it, so each
-            tile's heatmap lies on the same lattice as a whole-image heatmap would.
+        tile_size: core side in pixels; rounded up to a multiple of ``align``.
+        halo: context on each side (a multiple of ``align``: see ``models.halo_for``).
+        align: the model's tile alignment (its output stride, or its internal downsampling
+            for segmentation networks); every read window starts on a multiple of it, so each
+            tile sees the same pooling lattice as a whole-image pass would.
         aoi: the area of interest in the grid's CRS.
 
     Raises:
-        InputError: a tile size that is not positive, or a halo not aligned to the stride.
+        InputError: a tile size that is not positive, or a halo not a multiple of ``align``.
     """
     if tile_size <= 0:
         raise InputError(f"--tile-size must be positive, got {tile_size}")
-    if halo % stride:
-        raise InputError(f"halo {halo} is not a multiple of the output stride {stride}")
-    core = -(-tile_size // stride) * stride
+    if halo % align:
+        raise InputError(f"halo {halo} is not a multiple of the tile alignment {align}")
+    core = -(-tile_size // align) * align
     n_rows, n_cols = -(-grid.height // core), -(-grid.width // core)
     covered = None
     if aoi is not None:
@@ -92,9 +93,9 @@ def plan_tiles(
             row_off, col_off = r * core, c * core
             width, height = min(core, grid.width - col_off), min(core, grid.height - row_off)
             core_win = Window(col_off, row_off, width, height)
-            # read window: halo on each side, extended right/down so the size is a stride multiple
-            read_w = -(-(width + 2 * halo) // stride) * stride
-            read_h = -(-(height + 2 * halo) // stride) * stride
+            # read window: halo on each side, extended right/down so the size is a multiple of align
+            read_w = -(-(width + 2 * halo) // align) * align
+            read_h = -(-(height + 2 * halo) // align) * align
             read_win = Window(col_off - halo, row_off - halo, read_w, read_h)
             tiles.append(Tile(f"{prefix}-r{r:04d}c{c:04d}", r, c, core_win, read_win))
     return tiles

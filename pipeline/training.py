@@ -241,6 +241,8 @@ def train_patch_model(
         output_stride=geo["output_stride"],
         receptive_field=geo["receptive_field"],
         offset=geo["offset"],
+        rf_start=geo["rf_start"],
+        align=geo["align"],
         halo=geo["halo"],
         training={
             "scenes": [Path(s).name for s in scenes],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -10,6 +11,10 @@ import torch
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+# torch's structured trace logger emits large DEBUG payloads (fx graphs) that pytest's log
+# capture would format for every traced model.
+logging.getLogger("torch.__trace").propagate = False
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 MUNICIPALITIES = SHARED / "data" / "municipalities" / "monza_brianza.geojson"

@@ -66,15 +66,16 @@ def test_unconvertible_layer_is_named():
         convolutionalize(model, patch_size=8)
 
 
-def test_halo_makes_interpolation_windows_fit():
-    # cell i sees [i*s, i*s+rf) and sits at i*s+offset; check the formula by brute force
-    for rf, s in [(32, 4), (32, 8), (17, 2), (1, 1)]:
-        off = rf // 2
-        halo = halo_for(rf, s, off)
-        assert halo % s == 0
-        for r in range(halo, halo + 3 * s):  # first core pixels
-            i0 = (r - off) // s
-            assert i0 >= 0
-            assert (i0 + 1) * s + rf <= r + halo + s + rf  # window of i0+1 within read
+def test_dense_geometry_of_an_unpadded_classifier():
     geo = dense_geometry(PatchClassifier(patch_size=32, channels=(8, 16, 32)))
-    assert geo == {"output_stride": 4, "receptive_field": 32, "offset": 16, "halo": 20}
+    # the receptive window of an unpadded classifier is exactly its patch
+    assert geo == {
+        "output_stride": 4,
+        "receptive_field": 32,
+        "rf_start": 0,
+        "offset": 16,
+        "align": 4,
+        "halo": 20,
+    }
+    assert halo_for(32, 4, 16) == 20 and halo_for(1, 1, 0) == 1
+    assert halo_for(181, 16, 0, rf_start=-90) == 112  # a padded segmenter: symmetric window

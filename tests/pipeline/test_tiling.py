@@ -19,7 +19,7 @@ GRID = GeoBox.from_bounds(
 
 
 def test_tiles_cover_the_grid_once_and_align_to_the_stride():
-    tiles = plan_tiles(GRID, 100, halo=20, stride=4)
+    tiles = plan_tiles(GRID, 100, halo=20, align=4)
     cover = np.zeros(GRID.shape, int)
     for t in tiles:
         cover[
@@ -37,7 +37,7 @@ def test_tiles_cover_the_grid_once_and_align_to_the_stride():
 def test_tiles_that_miss_the_aoi_are_skipped():
     left, bottom, _, top = GRID.bounds
     aoi = box(left, bottom, left + 30, top)  # first 60 columns only
-    tiles = plan_tiles(GRID, 100, halo=20, stride=4, aoi=aoi)
+    tiles = plan_tiles(GRID, 100, halo=20, align=4, aoi=aoi)
     assert {t.col for t in tiles} == {0}
 
 
@@ -74,7 +74,7 @@ def test_tiled_inference_equals_whole_image(model_dir, survey_scene, tile_size):
     out = np.zeros((1, grid.height, grid.width), np.uint8)
     written = np.zeros(grid.shape, int)
     probs = np.zeros((grid.height, grid.width), np.float32)
-    for tile in plan_tiles(grid, tile_size, card.halo, card.output_stride):
+    for tile in plan_tiles(grid, tile_size, card.halo, card.align):
         item = read_tile(tile, scenes, grid, 3, None)
         res = predictor.predict(item)
         r, c, th, tw = tile.core.row_off, tile.core.col_off, tile.core.height, tile.core.width
