@@ -177,9 +177,9 @@ def convolutionalize(classifier: nn.Module, patch_size: int | None = None) -> Fu
     convertible = (*_KEEP, nn.Linear, nn.Flatten, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
     for node in gm.graph.nodes:
         if node.op == "call_module" and not isinstance(gm.get_submodule(node.target), convertible):
-            kind = type(gm.get_submodule(node.target)).__name__
+            layer_type = type(gm.get_submodule(node.target)).__name__
             raise ConversionError(
-                f"cannot convolutionalize layer {node.target!r} ({kind}): no "
+                f"cannot convolutionalize layer {node.target!r} ({layer_type}): no "
                 "fully convolutional equivalent is known"
             )
     probe = torch.zeros(1, in_channels, patch, patch, dtype=param.dtype, device=param.device)
@@ -262,15 +262,18 @@ def convolutionalize(classifier: nn.Module, patch_size: int | None = None) -> Fu
                     raise ConversionError(
                         f"{label} flattens a {len(sh)}-d tensor: cannot recast it"
                     )
-                flat[first] = flat.get(first, (sh[1], sh[2], sh[3]))  # type: ignore[index]
-                drop(node, first)  # type: ignore[arg-type]
+                assert first is not None
+                flat[first] = flat.get(first, (sh[1], sh[2], sh[3]))
+                drop(node, first)
                 continue
             if isinstance(module, nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool2d):
                 if module.output_size not in (1, (1, 1)):
                     raise ConversionError(f"{label}: only global pooling (output size 1) converts")
                 sh = shape(first)
-                kind = nn.AvgPool2d if isinstance(module, nn.AdaptiveAvgPool2d) else nn.MaxPool2d
-                new = replace_with_module(node, kind((sh[2], sh[3]), stride=1), first)  # type: ignore[arg-type]
+                pool_cls = (
+                    nn.AvgPool2d if isinstance(module, nn.AdaptiveAvgPool2d) else nn.MaxPool2d
+                )
+                new = replace_with_module(node, pool_cls((sh[2], sh[3]), stride=1), first)  # type: ignore[arg-type]
                 flat[new] = (sh[1], 1, 1)
                 stride[new] = s_in
                 continue
@@ -316,12 +319,12 @@ def convolutionalize(classifier: nn.Module, patch_size: int | None = None) -> Fu
             sh = shape(first)
             out = shape(node)
             if len(sh) == 4 and out in ((sh[0], sh[1]), (sh[0], sh[1], 1, 1)):
-                kind = (
+                pool_cls = (
                     nn.MaxPool2d
                     if target in (nn.functional.adaptive_max_pool2d, "amax")
                     else nn.AvgPool2d
                 )
-                new = replace_with_module(node, kind((sh[2], sh[3]), stride=1), first)
+                new = replace_with_module(node, pool_cls((sh[2], sh[3]), stride=1), first)
                 flat[new] = (sh[1], 1, 1)
                 stride[new] = s_in
                 continue

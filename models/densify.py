@@ -4,42 +4,13 @@ from __future__ import annotations
 
 import copy
 
-import torch
 from torch import fx, nn
 
 from .convolutionalize import FullyConvolutional
 from .errors import ConversionError
+from .layers import DilatedAvgPool2d
 
 __all__ = ["densify"]
-
-
-class DilatedAvgPool2d(nn.Module):
-    """Average pooling with a dilated window (``nn.AvgPool2d`` has no dilation)."""
-
-    def __init__(
-        self, kernel_size: tuple[int, int], stride: int, padding: tuple[int, int], dilation: int
-    ) -> None:
-        super().__init__()
-        self.kernel_size, self.stride, self.padding, self.dilation = (
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        kh, kw = self.kernel_size
-        weight = torch.full(
-            (x.shape[1], 1, kh, kw), 1.0 / (kh * kw), dtype=x.dtype, device=x.device
-        )
-        return nn.functional.conv2d(
-            x,
-            weight,
-            stride=self.stride,
-            padding=self.padding,
-            dilation=self.dilation,
-            groups=x.shape[1],
-        )
 
 
 def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
@@ -101,7 +72,8 @@ def densify(fcn: FullyConvolutional, stride: int = 1) -> FullyConvolutional:
         if isinstance(module, nn.Conv2d):
             module.stride = (new_st, new_st)
             module.dilation = tuple(d * d_in for d in _pair(module.dilation))  # type: ignore[assignment]
-            module.padding = tuple(p * d_in for p in _pair(module.padding))  # type: ignore[assignment]
+            if not isinstance(module.padding, str):  # "same" padding follows the dilation itself
+                module.padding = tuple(p * d_in for p in _pair(module.padding))
         elif isinstance(module, nn.MaxPool2d):
             module.stride = new_st
             module.dilation = _pair(module.dilation)[0] * d_in

@@ -22,10 +22,12 @@ def _positive_surrogate(model: nn.Module) -> nn.Module:
     for name, module in list(probe.named_modules()):
         if isinstance(module, nn.MaxPool2d):
             parent = probe.get_submodule(name.rsplit(".", 1)[0]) if "." in name else probe
-            pool = nn.AvgPool2d(module.kernel_size, module.stride, module.padding, module.ceil_mode)
+            pool: nn.Module = nn.AvgPool2d(
+                module.kernel_size, module.stride, module.padding, module.ceil_mode
+            )
             if module.dilation not in (1, (1, 1)):
-                # dilated max pooling: a depthwise dilated box filter has the same support
-                pool = _BoxFilter(
+                # dilated max pooling: a dilated box filter has the same support
+                pool = DilatedAvgPool2d(
                     module.kernel_size, module.stride, module.padding, module.dilation
                 )
             setattr(parent, name.rsplit(".", 1)[-1], pool)
@@ -43,24 +45,6 @@ def _positive_surrogate(model: nn.Module) -> nn.Module:
                 module.running_mean.zero_()  # type: ignore[union-attr]
                 module.running_var.fill_(1.0)  # type: ignore[union-attr]
     return probe
-
-
-class _BoxFilter(nn.Module):
-    def __init__(self, kernel: object, stride: object, padding: object, dilation: object) -> None:
-        super().__init__()
-        self.kernel, self.stride, self.padding, self.dilation = kernel, stride, padding, dilation
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        k = self.kernel if isinstance(self.kernel, tuple) else (self.kernel, self.kernel)
-        w = torch.ones(x.shape[1], 1, *k, dtype=x.dtype, device=x.device) / (k[0] * k[1])
-        return nn.functional.conv2d(
-            x,
-            w,
-            stride=self.stride,
-            padding=self.padding,  # type: ignore[arg-type]
-            dilation=self.dilation,
-            groups=x.shape[1],
-        )  # type: ignore[arg-type]
 
 
 def receptive_window(
