@@ -7,6 +7,8 @@ import copy
 import torch
 from torch import nn
 
+from .layers import DilatedAvgPool2d
+
 __all__ = ["receptive_window"]
 
 
