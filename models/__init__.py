@@ -9,7 +9,14 @@ from .geometry import receptive_window
 from .gradcam import grad_cam
 from .metrics import classification_metrics, confusion_matrix
 from .patch import PatchClassifier
-from .registry import ARCHITECTURES, PATCH_CLASSIFIERS, build, dense_geometry, to_dense
+from .registry import (
+    ARCHITECTURES,
+    PATCH_CLASSIFIERS,
+    build,
+    dense_geometry,
+    make_card,
+    to_dense,
+)
 from .resnet import ResNetClassifier
 from .segmentation import FCN, FCN8s, FCN16s, FCN32s, UNet
 from .train import TrainResult, fit_classifier
@@ -41,6 +48,7 @@ __all__ = [
     "grad_cam",
     "halo_for",
     "load_checkpoint",
+    "make_card",
     "read_card",
     "receptive_window",
     "save_checkpoint",

@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import nn
 
-from .card import halo_for
+from .card import ModelCard, halo_for
 from .convolutionalize import FullyConvolutional, convolutionalize
 from .errors import ModelConfigError
 from .geometry import receptive_window
@@ -15,7 +15,7 @@ from .patch import PatchClassifier
 from .resnet import ResNetClassifier
 from .segmentation import FCN8s, FCN16s, FCN32s, UNet
 
-__all__ = ["ARCHITECTURES", "build", "dense_geometry", "to_dense"]
+__all__ = ["ARCHITECTURES", "PATCH_CLASSIFIERS", "build", "dense_geometry", "make_card", "to_dense"]
 
 #: name -> constructor taking the card's ``arch_args``.
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
@@ -94,3 +94,37 @@ def dense_geometry(model: nn.Module) -> dict[str, int]:
         "align": align,
         "halo": -(-halo // align) * align,
     }
+
+
+def make_card(
+    arch: str,
+    arch_args: dict[str, Any],
+    model: nn.Module,
+    *,
+    classes: list[str],
+    bands: list[str],
+    mean: list[float],
+    std: list[float],
+    gsd_m: float,
+    **fields: Any,
+) -> ModelCard:
+    """A model card for ``model`` with its dense geometry measured (see :func:`dense_geometry`)."""
+    geo = dense_geometry(model)
+    patch = int(getattr(model, "patch_size", 0) or geo["receptive_field"])
+    return ModelCard(
+        arch=arch,
+        arch_args=arch_args,
+        classes=classes,
+        bands=bands,
+        mean=mean,
+        std=std,
+        gsd_m=gsd_m,
+        patch_size=patch,
+        output_stride=geo["output_stride"],
+        receptive_field=geo["receptive_field"],
+        rf_start=geo["rf_start"],
+        offset=geo["offset"],
+        align=geo["align"],
+        halo=geo["halo"],
+        **fields,
+    )

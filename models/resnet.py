@@ -16,49 +16,77 @@ from torch import nn
 __all__ = ["BasicBlock", "Bottleneck", "ResNetClassifier"]
 
 
+def _shortcut(
+    x: torch.Tensor, out: torch.Tensor, downsample: nn.Module | None, shift: int
+) -> torch.Tensor:
+    """The identity path, shifted and cropped to line up with an unpadded residual path."""
+    if shift:
+        x = x[..., shift:, shift:]
+    identity = x if downsample is None else downsample(x)
+    if shift:
+        identity = identity[..., : out.shape[-2], : out.shape[-1]]
+    return identity
+
+
 class BasicBlock(nn.Module):
+    """Two 3 x 3 convolutions and a shortcut. Unpadded (``padding=0``), the shortcut takes the
+    pixels the residual path is centred on, so the block stays exactly translation-equivariant."""
+
     expansion = 1
 
     def __init__(
-        self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        padding: int = 1,
     ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, padding, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, padding, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.downsample = downsample
+        # unpadded, output k of the residual path is centred on input pixel stride * (k + 1) + 1
+        self.shift = 0 if padding else stride + 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
+        return self.relu(out + _shortcut(x, out, self.downsample, self.shift))
 
 
 class Bottleneck(nn.Module):
+    """1 x 1, 3 x 3 (strided), 1 x 1 convolutions and a shortcut (ResNet-50 and deeper)."""
+
     expansion = 4
 
     def __init__(
-        self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        padding: int = 1,
     ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, padding, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * 4)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
+        self.shift = 0 if padding else 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+        return self.relu(out + _shortcut(x, out, self.downsample, self.shift))
 
 
 class ResNetClassifier(nn.Module):
@@ -72,6 +100,9 @@ class ResNetClassifier(nn.Module):
         block: ``"basic"`` or ``"bottleneck"`` (ResNet-50 and deeper).
         width: channels of the stem (64 in torchvision).
         stem_pool: the 3 x 3 max pool after the stem (torchvision has it).
+        padded: padded convolutions as in torchvision (default). ``False`` builds the
+            "valid" variant, whose receptive field is exactly the patch: convolutionalized, its
+            heatmap equals the classifier on every patch.
     """
 
     def __init__(
@@ -83,16 +114,18 @@ class ResNetClassifier(nn.Module):
         block: Literal["basic", "bottleneck"] = "basic",
         width: int = 64,
         stem_pool: bool = True,
+        padded: bool = True,
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.patch_size = patch_size
         cls = BasicBlock if block == "basic" else Bottleneck
-        self.conv1 = nn.Conv2d(in_channels, width, 7, 2, 3, bias=False)
+        self.padding = 1 if padded else 0
+        self.conv1 = nn.Conv2d(in_channels, width, 7, 2, 3 * self.padding, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1) if stem_pool else nn.Identity()
+        self.maxpool = nn.MaxPool2d(3, 2, self.padding) if stem_pool else nn.Identity()
         self.inplanes = width
         stages = []
         for i, n in enumerate(layers):
@@ -113,9 +146,9 @@ class ResNetClassifier(nn.Module):
                 nn.Conv2d(self.inplanes, planes * cls.expansion, 1, stride, bias=False),
                 nn.BatchNorm2d(planes * cls.expansion),
             )
-        layers: list[nn.Module] = [cls(self.inplanes, planes, stride, downsample)]
+        layers: list[nn.Module] = [cls(self.inplanes, planes, stride, downsample, self.padding)]
         self.inplanes = planes * cls.expansion
-        layers += [cls(self.inplanes, planes) for _ in range(1, blocks)]
+        layers += [cls(self.inplanes, planes, padding=self.padding) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ import torch
 from rasterio.features import rasterize
 from shapely import make_valid
 
-from models import ModelCard, build, dense_geometry, fit_classifier, save_checkpoint
+from models import ModelCard, build, fit_classifier, make_card, save_checkpoint
 
 from .errors import InputError
 from .scenes import open_scenes
@@ -228,22 +228,15 @@ def train_patch_model(
     bands = (
         ["red", "green", "blue"] if x.shape[1] == 3 else [f"band{i + 1}" for i in range(x.shape[1])]
     )
-    geo = dense_geometry(model)
-    card = ModelCard(
-        arch="patch",
-        arch_args=arch_args,
+    card = make_card(
+        "patch",
+        arch_args,
+        model,
         classes=data.classes,
         bands=bands,
         mean=data.mean,
         std=data.std,
         gsd_m=data.gsd_m,
-        patch_size=patch_size,
-        output_stride=geo["output_stride"],
-        receptive_field=geo["receptive_field"],
-        offset=geo["offset"],
-        rf_start=geo["rf_start"],
-        align=geo["align"],
-        halo=geo["halo"],
         training={
             "scenes": [Path(s).name for s in scenes],
             "labels": [Path(s).name for s in labels],
