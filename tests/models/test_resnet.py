@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import torch
 
 from models import ResNetClassifier, convolutionalize
@@ -51,8 +53,8 @@ def test_padded_resnet_equals_classifier_on_a_patch_and_is_translation_equivaria
         # a crop on the stride lattice: interior cells must not change
         c0 = 10 * s
         crop = fcn(big[:, :, c0:, c0:])
-    first = -(-(-start) // s)  # first cell of the crop whose window starts inside it
-    n = crop.shape[2] - first - (-(-(start + rf) // s))
+    first = math.ceil(-start / s)  # first cell of the crop whose window starts inside it
+    n = crop.shape[2] - first - math.ceil((start + rf) / s)
     torch.testing.assert_close(
         crop[:, :, first : first + n, first : first + n],
         whole[:, :, 10 + first : 10 + first + n, 10 + first : 10 + first + n],
