@@ -29,6 +29,7 @@ class PatchClassifier(nn.Module):
         padding: padding of the convolutions; 0 keeps the receptive field equal to the patch.
         dropout: dropout probability before the last layer.
         batch_norm: add ``BatchNorm2d`` after every convolution.
+        pool_last: also pool after the last stage (output stride ``2 ** len(channels)``).
 
     Raises:
         ModelConfigError: the patch is too small for the stages.
@@ -45,6 +46,7 @@ class PatchClassifier(nn.Module):
         padding: int = 0,
         dropout: float = 0.2,
         batch_norm: bool = False,
+        pool_last: bool = False,
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
@@ -59,7 +61,7 @@ class PatchClassifier(nn.Module):
                     layers.append(nn.BatchNorm2d(width))
                 layers.append(nn.ReLU(inplace=True))
                 prev, size = width, size - 2 + 2 * padding
-            if i < len(channels) - 1:
+            if i < len(channels) - 1 or pool_last:
                 layers.append(nn.MaxPool2d(2))
                 size //= 2
             if size < 1:

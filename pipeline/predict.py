@@ -152,7 +152,9 @@ class TilePredictor:
             torch.set_num_threads(threads or len(os.sched_getaffinity(0)))
         model, card = load_checkpoint(checkpoint, map_location="cpu")
         self.card: ModelCard = card
-        self.model = to_dense(model).to(self.device).eval()
+        # channels_last: 2-3x faster convolutions with oneDNN (CPU) and cuDNN (GPU)
+        dense = to_dense(model).to(self.device).eval()
+        self.model = dense.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.threshold = threshold
         self.mean = torch.tensor(card.mean, dtype=torch.float32, device=self.device)[:, None, None]
         self.std = torch.tensor(card.std, dtype=torch.float32, device=self.device)[:, None, None]
@@ -167,7 +169,8 @@ class TilePredictor:
         x = torch.from_numpy(np.require(pixels, requirements="W")).to(self.device)
         x = (x - self.mean) / self.std
         x = x * torch.from_numpy(np.require(valid, requirements="W")).to(self.device)[None]
-        return torch.softmax(self.model(x[None])[0].float(), dim=0)
+        x = x[None].contiguous(memory_format=torch.channels_last)
+        return torch.softmax(self.model(x)[0].float(), dim=0).contiguous()
 
     def probabilities(
         self, pixels: np.ndarray, valid: np.ndarray, rows: range, cols: range
