@@ -91,3 +91,40 @@ def test_edited_weights_fail_the_hash(tmp_path):
         f.write(b"\x00\x01\x02\x03")
     with pytest.raises(CheckpointError, match="content hash"):
         load_checkpoint(tmp_path / "m")
+
+
+SMALL_ARGS = {
+    "patch": {"patch_size": 32, "channels": [8, 16]},
+    "resnet": {"patch_size": 64, "width": 8, "layers": [1, 1]},
+    "fcn32s": {"widths": [8, 8, 8, 16, 16], "fc_width": 16},
+    "fcn16s": {"widths": [8, 8, 8, 16, 16], "fc_width": 16},
+    "fcn8s": {"widths": [8, 8, 8, 16, 16], "fc_width": 16},
+    "unet": {"base": 8, "depth": 3},
+}
+
+
+def test_every_registry_model_roundtrips(tmp_path):
+    from models import ARCHITECTURES, build, make_card
+
+    assert set(SMALL_ARGS) == set(ARCHITECTURES)
+    for arch, args in SMALL_ARGS.items():
+        torch.manual_seed(0)
+        model = build(arch, **args).eval()
+        card = make_card(
+            arch,
+            args,
+            model,
+            classes=["background", "landfill"],
+            bands=["red", "green", "blue"],
+            mean=[0.0] * 3,
+            std=[1.0] * 3,
+            gsd_m=0.5,
+        )
+        assert card.halo % card.align == 0 and card.halo >= card.offset - card.rf_start
+        save_checkpoint(model, tmp_path / arch, card)
+        loaded, card2 = load_checkpoint(tmp_path / arch)
+        assert type(loaded) is type(model) and card2.arch == arch
+        size = args.get("patch_size", 64)
+        x = torch.randn(1, 3, size, size)
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)

@@ -79,3 +79,35 @@ def test_dense_geometry_of_an_unpadded_classifier():
     }
     assert halo_for(32, 4, 16) == 20 and halo_for(1, 1, 0) == 1
     assert halo_for(181, 16, 0, rf_start=-90) == 112  # a padded segmenter: symmetric window
+
+
+class UserClassifier(nn.Module):
+    """A classifier as a user might write it: functional calls, a residual, view-flatten."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3)
+        self.b = nn.Conv2d(8, 8, 3, padding=0)
+        self.skip = nn.Conv2d(3, 8, 5)
+        self.pool = nn.MaxPool2d(2)
+        self.fc1 = nn.Linear(8 * 8 * 8, 16)
+        self.fc2 = nn.Linear(16, 2)
+        self.num_classes = 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.b(nn.functional.relu(self.a(x)))) + self.skip(x)
+        y = self.pool(y)
+        y = y.view(y.size(0), -1)
+        return self.fc2(nn.functional.relu(self.fc1(y)))
+
+
+def test_user_defined_classifier():
+    torch.manual_seed(3)
+    model = UserClassifier().eval()
+    fcn = convolutionalize(model, patch_size=20)
+    assert fcn.output_stride == 2
+    x = torch.randn(1, 3, 60, 52)
+    with torch.no_grad():
+        heat = fcn(x)
+        ref = _patchwise(model, x, 20, 2, heat.shape[2], heat.shape[3])
+    torch.testing.assert_close(heat, ref, atol=1e-4, rtol=0)
