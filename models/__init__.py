@@ -1,13 +1,20 @@
 """wastewatch models: pure PyTorch networks, their fully convolutional forms and checkpoints."""
 
 from .card import ModelCard, halo_for
-from .checkpoint import load_checkpoint, read_card, save_checkpoint
+from .checkpoint import (
+    load_checkpoint,
+    load_training_state,
+    read_card,
+    save_checkpoint,
+    save_training_state,
+)
 from .convolutionalize import FullyConvolutional, convolutionalize
 from .densify import densify
 from .errors import CheckpointError, ConversionError, ModelConfigError, WastewatchError
 from .geometry import receptive_window
 from .gradcam import grad_cam
-from .metrics import classification_metrics, confusion_matrix
+from .losses import IGNORE_INDEX, border_weight_map, segmentation_loss, soft_dice_loss
+from .metrics import classification_metrics, confusion_matrix, segmentation_metrics
 from .patch import PatchClassifier
 from .registry import (
     ARCHITECTURES,
@@ -19,11 +26,12 @@ from .registry import (
 )
 from .resnet import ResNetClassifier
 from .segmentation import FCN, FCN8s, FCN16s, FCN32s, UNet
-from .train import TrainResult, fit_classifier
+from .train import TrainConfig, TrainData, TrainResult, fit, fit_classifier
 
 __all__ = [
     "ARCHITECTURES",
     "FCN",
+    "IGNORE_INDEX",
     "PATCH_CLASSIFIERS",
     "CheckpointError",
     "ConversionError",
@@ -35,22 +43,31 @@ __all__ = [
     "ModelConfigError",
     "PatchClassifier",
     "ResNetClassifier",
+    "TrainConfig",
+    "TrainData",
     "TrainResult",
     "UNet",
     "WastewatchError",
+    "border_weight_map",
     "build",
     "classification_metrics",
     "confusion_matrix",
     "convolutionalize",
     "dense_geometry",
     "densify",
+    "fit",
     "fit_classifier",
     "grad_cam",
     "halo_for",
     "load_checkpoint",
+    "load_training_state",
     "make_card",
     "read_card",
     "receptive_window",
     "save_checkpoint",
+    "save_training_state",
+    "segmentation_loss",
+    "segmentation_metrics",
+    "soft_dice_loss",
     "to_dense",
 ]

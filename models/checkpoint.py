@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -16,7 +17,15 @@ from .card import ModelCard
 from .errors import CheckpointError
 from .registry import build
 
-__all__ = ["CARD_FILE", "WEIGHTS_FILE", "load_checkpoint", "read_card", "save_checkpoint"]
+__all__ = [
+    "CARD_FILE",
+    "WEIGHTS_FILE",
+    "load_checkpoint",
+    "load_training_state",
+    "read_card",
+    "save_checkpoint",
+    "save_training_state",
+]
 
 WEIGHTS_FILE = "weights.safetensors"
 CARD_FILE = "card.json"
@@ -124,3 +133,68 @@ def load_checkpoint(
         ) from None
     model.to(map_location).eval()
     return model, card
+
+
+TRAIN_STATE_TENSORS = "train_state.safetensors"
+TRAIN_STATE_JSON = "train_state.json"
+
+
+def _flatten(value: Any, tensors: dict[str, torch.Tensor], prefix: str) -> Any:
+    """A JSON-able structure with every tensor replaced by a reference into ``tensors``."""
+    if isinstance(value, torch.Tensor):
+        key = f"t{len(tensors)}"
+        tensors[key] = value.detach().cpu().contiguous()
+        return {"__tensor__": key}
+    if isinstance(value, dict):
+        return {"__dict__": [[k, _flatten(v, tensors, f"{prefix}.{k}")] for k, v in value.items()]}
+    if isinstance(value, list | tuple):
+        return {
+            "__list__": [_flatten(v, tensors, f"{prefix}.{i}") for i, v in enumerate(value)],
+            "tuple": isinstance(value, tuple),
+        }
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(f"cannot store a {type(value).__name__} in a training state")
+
+
+def _unflatten(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(value, dict):
+        if "__tensor__" in value:
+            return tensors[value["__tensor__"]]
+        if "__dict__" in value:
+            return {k: _unflatten(v, tensors) for k, v in value["__dict__"]}
+        if "__list__" in value:
+            items = [_unflatten(v, tensors) for v in value["__list__"]]
+            return tuple(items) if value.get("tuple") else items
+    return value
+
+
+def save_training_state(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write a resumable training state (optimizer, scheduler, random generators, history)
+    into the folder ``path`` as safetensors plus JSON: data only, like the checkpoints."""
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, torch.Tensor] = {}
+    doc = _flatten(state, tensors, "state")
+    save_file(tensors, str(folder / (TRAIN_STATE_TENSORS + ".tmp")))
+    (folder / (TRAIN_STATE_JSON + ".tmp")).write_text(json.dumps(doc))
+    os.replace(folder / (TRAIN_STATE_TENSORS + ".tmp"), folder / TRAIN_STATE_TENSORS)
+    os.replace(folder / (TRAIN_STATE_JSON + ".tmp"), folder / TRAIN_STATE_JSON)
+
+
+def load_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a state written by :func:`save_training_state`.
+
+    Raises:
+        CheckpointError: the folder holds no readable training state.
+    """
+    folder = Path(path)
+    try:
+        tensors = load_file(str(folder / TRAIN_STATE_TENSORS))
+        doc = json.loads((folder / TRAIN_STATE_JSON).read_text())
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise CheckpointError(
+            f"{folder} holds no resumable training state ({exc}): train from "
+            "scratch without --resume"
+        ) from None
+    return _unflatten(doc, tensors)  # type: ignore[no-any-return]

@@ -1,16 +1,90 @@
-"""Training loops on in-memory tensors (the pipeline prepares patches from scenes)."""
+"""Training loops on in-memory tensors: patch classification and full-image segmentation.
+
+The pipeline prepares the data (patches or crops from labelled scenes); this module only
+knows tensors. A run is reproducible: the same seed gives the same weights on CPU, and a run
+resumed from the state saved after epoch k ends with the same weights as one never stopped.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
+from .losses import IGNORE_INDEX, border_weight_map, random_pixel_mask, segmentation_loss
 from .metrics import classification_metrics, confusion_matrix
 
-__all__ = ["TrainResult", "augment_dihedral", "fit_classifier"]
+__all__ = [
+    "TrainConfig",
+    "TrainData",
+    "TrainResult",
+    "augment_dihedral",
+    "evaluate",
+    "fit",
+    "fit_classifier",
+]
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of a run.
+
+    Attributes:
+        epochs: passes (``steps_per_epoch`` batches each).
+        batch_size: samples per step (per worker when distributed).
+        lr: AdamW learning rate, cosine-decayed to 5 % over the run.
+        weight_decay: AdamW weight decay.
+        seed: seeds the split, sampling and augmentation.
+        augment: random flips, 90-degree rotations and colour jitter.
+        val_fraction: share of samples held out for validation metrics.
+        steps_per_epoch: batches per epoch (default: one pass over the training split).
+        class_weights: cross-entropy class weights (segmentation; default inverse frequency).
+        dice_weight: weight of the soft Dice term (segmentation).
+        border_w0: weight of the U-Net border term (0 turns the weight map off).
+        border_sigma: width of the border term, pixels.
+        pixel_mask: fraction of labelled pixels dropped from each step's loss.
+    """
+
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    augment: bool = True
+    val_fraction: float = 0.1
+    steps_per_epoch: int | None = None
+    class_weights: list[float] | None = None
+    dice_weight: float = 0.5
+    border_w0: float = 0.0
+    border_sigma: float = 5.0
+    pixel_mask: float = 0.0
+
+
+@dataclass
+class TrainData:
+    """Samples as tensors.
+
+    Attributes:
+        x: raw pixels (N, C, H, W), any dtype; normalized with ``mean``/``std`` per batch.
+        y: labels: (N,) class of each patch's centre pixel, or (N, H, W) label maps with
+            ``IGNORE_INDEX`` for unlabelled pixels.
+        mean: per-band mean of the raw values.
+        std: per-band standard deviation.
+        num_classes: classes, 0 the background.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    mean: list[float]
+    std: list[float]
+    num_classes: int = 2
+
+    @property
+    def dense(self) -> bool:
+        return self.y.dim() == 3
 
 
 @dataclass
@@ -22,17 +96,184 @@ class TrainResult:
     val_metrics: dict[str, float] = field(default_factory=dict)
 
 
-def augment_dihedral(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random flips and 90-degree rotations (one of the 8 dihedral transforms per batch),
-    plus a mild per-sample brightness and contrast jitter on normalized inputs."""
+def augment_dihedral(
+    x: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One of the 8 flips/rotations per batch (applied to label maps too) plus a per-sample
+    brightness and contrast jitter on normalized inputs."""
     k = int(torch.randint(0, 4, (1,), generator=generator))
+    flip = bool(torch.randint(0, 2, (1,), generator=generator))
     x = torch.rot90(x, k, dims=(2, 3))
-    if bool(torch.randint(0, 2, (1,), generator=generator)):
+    if flip:
         x = torch.flip(x, dims=(3,))
+    if y is not None and y.dim() == 3:
+        y = torch.rot90(y, k, dims=(1, 2))
+        if flip:
+            y = torch.flip(y, dims=(2,))
     n = x.shape[0]
     gain = 1 + 0.1 * (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1)
     bias = 0.1 * (torch.rand(n, x.shape[1], 1, 1, generator=generator) * 2 - 1)
-    return x * gain + bias
+    return x * gain + bias, y
+
+
+def _normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    return (x.float() - mean) / std
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, data: TrainData, index: torch.Tensor, batch_size: int = 64
+) -> dict[str, float]:
+    """Metrics of ``model`` on the samples ``index`` (pixels of label maps, or patches)."""
+    model.eval()
+    mean = torch.tensor(data.mean)[None, :, None, None]
+    std = torch.tensor(data.std)[None, :, None, None]
+    cm = torch.zeros(data.num_classes, data.num_classes, dtype=torch.int64)
+    for i in range(0, len(index), batch_size):
+        idx = index[i : i + batch_size]
+        pred = model(_normalize(data.x[idx], mean, std)).argmax(1)
+        cm += confusion_matrix(pred, data.y[idx], data.num_classes, IGNORE_INDEX)
+    return classification_metrics(cm)
+
+
+def fit(
+    model: nn.Module,
+    data: TrainData,
+    config: TrainConfig,
+    *,
+    state: dict[str, Any] | None = None,
+    on_epoch: Callable[[int, dict[str, float], dict[str, Any]], None] | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+) -> TrainResult:
+    """Train ``model`` (a classifier for patch labels, a segmenter for label maps).
+
+    Classifiers see class-balanced resampled patches; segmenters see random crops with
+    cross-entropy (class weights, optional U-Net border weights and random pixel masks) plus
+    soft Dice, unlabelled pixels ignored.
+
+    Args:
+        model: the network (a DDP wrapper when distributed).
+        data: the samples.
+        config: hyper-parameters.
+        state: a state given to ``on_epoch`` by an earlier run: training resumes after it.
+        on_epoch: called after every epoch with (epoch, metrics, state); the state holds the
+            optimizer, scheduler and random generators as tensors and plain values.
+        rank: this worker's rank when training data-parallel.
+        world_size: workers; each takes its share of every epoch's steps.
+
+    Returns:
+        Loss history and validation metrics.
+    """
+    torch.manual_seed(config.seed)
+    split = torch.Generator().manual_seed(config.seed)
+    n = data.x.shape[0]
+    order = torch.randperm(n, generator=split)
+    n_val = round(n * config.val_fraction) if n >= 10 else 0
+    val_idx, train_idx = order[:n_val], order[n_val:]
+    generator = torch.Generator().manual_seed(config.seed * 1000 + rank)
+    dense = data.dense
+    if dense:
+        weights = torch.ones(len(train_idx), dtype=torch.float64)
+        pixel_counts = torch.bincount(
+            data.y[train_idx][data.y[train_idx] != IGNORE_INDEX].reshape(-1),
+            minlength=data.num_classes,
+        ).double()
+        freq = pixel_counts / pixel_counts.sum().clamp(min=1)
+        if config.class_weights is not None:
+            class_weights = torch.tensor(config.class_weights, dtype=torch.float32)
+        else:  # median frequency balancing
+            present = freq[freq > 0]
+            class_weights = torch.where(
+                freq > 0, present.median() / freq.clamp(min=1e-12), torch.zeros_like(freq)
+            ).float()
+    else:
+        counts = torch.bincount(data.y[train_idx], minlength=data.num_classes).double().clamp(min=1)
+        weights = (1.0 / counts)[data.y[train_idx]]
+        class_weights = None
+    steps = config.steps_per_epoch or max(1, len(train_idx) // config.batch_size)
+    steps = max(1, steps // world_size)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=config.epochs * steps, eta_min=config.lr * 0.05
+    )
+    mean = torch.tensor(data.mean, dtype=torch.float32)[None, :, None, None]
+    std = torch.tensor(data.std, dtype=torch.float32)[None, :, None, None]
+    start_epoch = 0
+    result = TrainResult(epochs=config.epochs)
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch = int(state["epoch"]) + 1
+        result.history = list(state.get("history", []))
+    inner = getattr(model, "module", model)  # the network inside a DDP wrapper
+    base: nn.Module = inner if isinstance(inner, nn.Module) else model
+    for epoch in range(start_epoch, config.epochs):
+        model.train()
+        picks = torch.multinomial(
+            weights, steps * config.batch_size, replacement=True, generator=generator
+        )
+        total = 0.0
+        for step in range(steps):
+            idx = train_idx[picks[step * config.batch_size : (step + 1) * config.batch_size]]
+            xb = _normalize(data.x[idx], mean, std)
+            yb = data.y[idx].long()
+            if config.augment:
+                xb, yb_aug = augment_dihedral(xb, yb, generator)
+                yb = yb_aug if yb_aug is not None else yb
+            optimizer.zero_grad(set_to_none=True)
+            logits = model(xb)
+            if dense:
+                yb = random_pixel_mask(yb, config.pixel_mask, generator)
+                pw = None
+                if config.border_w0 > 0:
+                    assert class_weights is not None
+                    pw = torch.stack(
+                        [
+                            border_weight_map(
+                                lab, class_weights.double(), config.border_w0, config.border_sigma
+                            )
+                            for lab in yb
+                        ]
+                    )
+                loss = segmentation_loss(
+                    logits,
+                    yb,
+                    class_weights=None if pw is not None else class_weights,
+                    pixel_weights=pw,
+                    dice_weight=config.dice_weight,
+                )
+            else:
+                loss = nn.functional.cross_entropy(logits, yb)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += loss.item()
+        metrics: dict[str, float] = {"loss": total / steps, "lr": float(scheduler.get_last_lr()[0])}
+        if n_val:
+            metrics.update({f"val_{k}": v for k, v in evaluate(base, data, val_idx).items()})
+        result.history.append(metrics)
+        if on_epoch is not None:
+            on_epoch(
+                epoch,
+                metrics,
+                {
+                    "epoch": epoch,
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "generator": generator.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "history": result.history,
+                },
+            )
+    model.eval()
+    if n_val:
+        result.val_metrics = evaluate(base, data, val_idx)
+    return result
 
 
 def fit_classifier(
@@ -43,90 +284,14 @@ def fit_classifier(
     epochs: int = 5,
     batch_size: int = 64,
     lr: float = 2e-3,
-    weight_decay: float = 1e-4,
-    val_fraction: float = 0.1,
     seed: int = 0,
     augment: bool = True,
-    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    **kwargs: Any,
 ) -> TrainResult:
-    """Train a patch classifier with Adam and cross-entropy, class-balanced by sampling.
-
-    Args:
-        model: a classifier returning (N, classes) logits.
-        x: normalized patches (N, C, P, P), float32.
-        y: class of each patch's centre pixel (N,), int64.
-        epochs: passes over the training split.
-        batch_size: patches per step.
-        lr: Adam learning rate (cosine-decayed to 5 % over the run).
-        weight_decay: AdamW weight decay.
-        val_fraction: share of patches held out for validation metrics.
-        seed: seeds the split, the sampling and the augmentation (same seed, same weights on CPU).
-        augment: random flips, rotations and colour jitter.
-        on_epoch: called with (epoch, metrics) after every epoch.
-
-    Returns:
-        The history of losses and the final validation metrics.
-    """
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    n = x.shape[0]
-    order = torch.randperm(n, generator=generator)
-    n_val = round(n * val_fraction) if n >= 20 else 0
-    val_idx, train_idx = order[:n_val], order[n_val:]
-    num_classes = int(y.max()) + 1 if y.numel() else 2
-    num_classes = max(num_classes, getattr(model, "num_classes", num_classes))
-    counts = torch.bincount(y[train_idx], minlength=num_classes).double().clamp(min=1)
-    sample_weight = (1.0 / counts)[y[train_idx]]
-    steps = max(1, len(train_idx) // batch_size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=epochs * steps, eta_min=lr * 0.05
+    """Train a classifier on normalized patches ``x`` with centre-pixel labels ``y``."""
+    c = x.shape[1]
+    data = TrainData(
+        x, y, [0.0] * c, [1.0] * c, max(int(y.max()) + 1, getattr(model, "num_classes", 2))
     )
-    loss_fn = nn.CrossEntropyLoss()
-    result = TrainResult(epochs=epochs)
-    for epoch in range(epochs):
-        model.train()
-        picks = torch.multinomial(
-            sample_weight, steps * batch_size, replacement=True, generator=generator
-        )
-        total = 0.0
-        for step in range(steps):
-            idx = train_idx[picks[step * batch_size : (step + 1) * batch_size]]
-            xb, yb = x[idx], y[idx]
-            if augment:
-                xb = augment_dihedral(xb, generator)
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total += loss.item()
-        metrics = {"loss": total / steps}
-        if n_val:
-            metrics.update(
-                {
-                    f"val_{k}": v
-                    for k, v in evaluate_classifier(
-                        model, x[val_idx], y[val_idx], num_classes
-                    ).items()
-                }
-            )
-        result.history.append(metrics)
-        if on_epoch is not None:
-            on_epoch(epoch, metrics)
-    model.eval()
-    if n_val:
-        result.val_metrics = evaluate_classifier(model, x[val_idx], y[val_idx], num_classes)
-    return result
-
-
-@torch.no_grad()
-def evaluate_classifier(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, batch_size: int = 256
-) -> dict[str, float]:
-    """Classification metrics of ``model`` on patches ``x`` with labels ``y``."""
-    model.eval()
-    preds = torch.cat(
-        [model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)]
-    )
-    return classification_metrics(confusion_matrix(preds, y, num_classes))
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, augment=augment)
+    return fit(model, data, config, **kwargs)

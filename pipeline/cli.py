@@ -108,8 +108,35 @@ def synth_scene_cmd(
     click.echo(f"aoi    {r.aoi}")
 
 
+@synth.command("revisit")
+@click.option(
+    "--like",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="A folder written by `synth scene` (or an earlier revisit).",
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seeds the changes.")
+@click.option("--new", "new", type=int, default=None, help="New sites (default: a quarter).")
+@click.option("--date", default=None, help="Acquisition date (default: a year later).")
+def synth_revisit_cmd(like: str, out: str, seed: int, new: int | None, date: str | None) -> None:
+    """The same area at a later date: sites persist, grow, shrink or vanish; some are new."""
+    from .synth import synth_revisit
+
+    r = synth_revisit(like, out, seed=seed, new=new, date=date)
+    click.echo(f"scene  {r.scene}")
+    click.echo(
+        f"truth  {r.truth}  ({r.n_sites} sites present; property 'status' says what changed)"
+    )
+
+
 @cli.command("train")
-@click.option("--arch", type=click.Choice(["patch"]), default="patch", show_default=True)
+@click.option(
+    "--arch",
+    type=click.Choice(["patch", "resnet", "fcn32s", "fcn16s", "fcn8s", "unet"]),
+    default="patch",
+    show_default=True,
+)
 @click.option(
     "--scenes",
     "scenes",
@@ -124,45 +151,112 @@ def synth_scene_cmd(
     required=True,
     multiple=True,
     type=click.Path(),
-    help="Label polygons with a 'class' attribute (repeatable).",
+    help="Labels with a 'class' attribute: polygons, or points/lines (sparse).",
 )
 @click.option("--out", required=True, type=click.Path(), help="Checkpoint folder to write.")
 @click.option("--epochs", type=int, default=6, show_default=True)
-@click.option("--patch-size", type=int, default=32, show_default=True)
-@click.option("--samples", type=int, default=3000, show_default=True, help="Patches per class.")
-@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--patch-size", type=int, default=None, help="Patch classifiers: patch side, px.")
+@click.option(
+    "--crop-size",
+    type=int,
+    default=256,
+    show_default=True,
+    help="Segmenters: side of the training crops, px.",
+)
+@click.option(
+    "--samples",
+    type=int,
+    default=3000,
+    show_default=True,
+    help="Patches per class (classifiers) or crops (segmenters).",
+)
+@click.option(
+    "--batch-size", type=int, default=None, help="Default 64 (classifiers), 8 (segmenters)."
+)
 @click.option("--lr", type=float, default=2e-3, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Same seed, same weights (CPU)."
+)
+@click.option("--sparse", is_flag=True, default=None, help="Treat polygons as sparse labels too.")
+@click.option(
+    "--border-weight",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Segmenters: w0 of the U-Net border weight map (0: off).",
+)
+@click.option(
+    "--pixel-mask",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Segmenters: fraction of labelled pixels dropped from each step's loss.",
+)
+@click.option("--resume", is_flag=True, help="Continue from the last finished epoch in --out.")
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Data-parallel workers on Ray Train (1: this process).",
+)
+@click.option("--ray-address", default=None, help="Ray cluster for the workers.")
 def train_cmd(
     arch: str,
     scenes: tuple[str, ...],
     labels: tuple[str, ...],
     out: str,
     epochs: int,
-    patch_size: int,
+    patch_size: int | None,
+    crop_size: int,
     samples: int,
-    batch_size: int,
+    batch_size: int | None,
     lr: float,
     seed: int,
+    sparse: bool | None,
+    border_weight: float,
+    pixel_mask: float,
+    resume: bool,
+    workers: int,
+    ray_address: str | None,
 ) -> None:
-    """Train a model on labelled scenes and save it as a checkpoint (safetensors + JSON card)."""
-    from .training import train_patch_model
+    """Train a model on labelled scenes; a checkpoint (safetensors + JSON card) every epoch."""
+    from models import PATCH_CLASSIFIERS, TrainConfig
 
-    nan = float("nan")
-    card = train_patch_model(
+    from .training import DEFAULT_ARGS, train_model
+
+    args = dict(DEFAULT_ARGS[arch])
+    if patch_size is not None:
+        if arch not in PATCH_CLASSIFIERS:
+            raise click.UsageError("--patch-size applies to patch classifiers (patch, resnet)")
+        args["patch_size"] = patch_size
+    config = TrainConfig(
+        epochs=epochs,
+        lr=lr,
+        seed=seed,
+        batch_size=batch_size or (64 if arch in PATCH_CLASSIFIERS else 8),
+        border_w0=border_weight,
+        pixel_mask=pixel_mask,
+    )
+    card = train_model(
+        arch,
         list(scenes),
         list(labels),
         out,
-        patch_size=patch_size,
-        epochs=epochs,
-        per_class=samples,
-        seed=seed,
-        batch_size=batch_size,
-        lr=lr,
+        arch_args=args,
+        config=config,
+        samples=samples,
+        crop_size=crop_size,
+        sparse=sparse,
+        resume=resume,
+        workers=workers,
+        ray_address=ray_address,
     )
+    nan = float("nan")
+    m = card.metrics
     click.echo(
-        f"model  {out}  ({card.model_id}; validation accuracy "
-        f"{card.metrics.get('accuracy', nan):.3f}, F1 {card.metrics.get('f1', nan):.3f})"
+        f"model  {out}  ({card.model_id}; validation accuracy {m.get('accuracy', nan):.3f}, "
+        f"F1 {m.get('f1', nan):.3f}, IoU {m.get('iou', nan):.3f})"
     )
 
 

@@ -48,8 +48,12 @@ def evaluate_detections(
     """Object-level precision, recall and F1 and the mean IoU of matched sites.
 
     Both files are reprojected to the UTM zone of the truth so that areas are in square metres.
+    Truth sites whose ``status`` is ``disappeared`` (a revisit's vanished sites) are not
+    expected to be found and are left out.
     """
     truth = read_vectors(truth_path, "truth")
+    if "status" in truth.columns:
+        truth = truth[truth["status"].astype(str) != "disappeared"]
     try:
         pred = read_vectors(pred_path, "predictions")
     except Exception as exc:  # an empty FeatureCollection is a valid prediction: no detections

@@ -53,9 +53,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, train_scene) -> Path:
         [str(train_scene.truth)],
         out,
         patch_size=32,
-        channels=(8, 16, 32),
-        epochs=4,
-        per_class=1200,
+        channels=(16, 32, 64),
+        epochs=5,
+        per_class=2000,
         seed=0,
     )
     return out

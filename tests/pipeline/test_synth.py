@@ -6,7 +6,7 @@ import json
 import numpy as np
 import rasterio
 from rasterio.windows import Window
-from shapely.geometry import shape
+from shapely.geometry import box, shape
 
 from pipeline.synth import render_block, synth_scene
 
@@ -38,7 +38,7 @@ def test_blocks_render_independently(tmp_path):
     r = synth_scene(tmp_path / "s", size=300, gsd=0.5, seed=2, landfills=3)
     from pipeline.synth import make_sites
 
-    sites = make_sites(__import__("shapely").geometry.box(*r.grid.bounds).buffer(-30), 3, 2)
+    sites = make_sites(box(*r.grid.bounds).buffer(-30), 3, 2)
     whole = render_block(r.grid, Window(0, 0, 300, 300), sites, 2)
     part = render_block(r.grid, Window(123, 77, 64, 90), sites, 2)
     np.testing.assert_allclose(part, whole[:, 77:167, 123:187], atol=1e-3)
@@ -55,3 +55,49 @@ def test_aoi_scene_has_nodata_outside(tmp_path):
     assert 0.2 < (mask == 0).mean() < 0.9  # a municipality is not a rectangle
     props = json.loads(r.aoi.read_text())["features"][0]["properties"]
     assert props["com_istat_code"] == "108014" and props["name"] == "Camparada"
+
+
+def test_sites_have_sizes_and_styles(tmp_path):
+    from pipeline.synth import SITE_STYLES, make_sites
+
+    sites = make_sites(box(0, 0, 2000, 2000), 60, seed=3)
+    assert len(sites) == 60
+    areas = [s.geometry.area for s in sites]
+    assert min(areas) >= 100 * 0.99 and max(areas) <= 5000 * 1.01
+    assert {s.style for s in sites} == set(SITE_STYLES)
+    for i, a in enumerate(sites):
+        for b in sites[i + 1 :]:
+            assert a.geometry.distance(b.geometry) >= 25
+
+
+def test_revisit_changes_sites_and_keeps_the_landscape(tmp_path):
+    from pipeline.synth import synth_revisit
+
+    a = synth_scene(tmp_path / "a", size=512, gsd=0.5, seed=8, landfills=10)
+    b = synth_revisit(tmp_path / "a", tmp_path / "b", seed=4)
+    before = {f["properties"]["site_id"]: f for f in json.loads(a.truth.read_text())["features"]}
+    after = json.loads(b.truth.read_text())["features"]
+    status = {f["properties"]["site_id"]: f["properties"]["status"] for f in after}
+    assert set(status.values()) <= {"new", "persisting", "grown", "shrunk", "disappeared"}
+    assert "new" in status.values() and len(set(status.values())) >= 3
+    for f in after:
+        sid, st = f["properties"]["site_id"], f["properties"]["status"]
+        if st == "new":
+            assert sid not in before
+            continue
+        old = shape(before[sid]["geometry"])
+        new = shape(f["geometry"])
+        ratio = new.area / old.area
+        expect = {
+            "persisting": (0.999, 1.001),
+            "grown": (1.5, 2.6),
+            "shrunk": (0.3, 0.65),
+            "disappeared": (0.999, 1.001),
+        }[st]
+        assert expect[0] <= ratio <= expect[1], (st, ratio)
+    assert set(before) <= set(status)  # every earlier site is accounted for
+    with rasterio.open(a.scene) as sa, rasterio.open(b.scene) as sb:
+        assert sa.transform == sb.transform and sa.crs == sb.crs
+        assert sb.tags()["ACQUISITION_DATE"] == "2027-06-15"
+        xa, xb = sa.read().astype(int), sb.read().astype(int)
+    assert 0.05 < (np.abs(xa - xb).max(0) > 12).mean() < 0.9  # crops and sites change, not all
