@@ -156,6 +156,13 @@ def convolutionalize(classifier: nn.Module, patch_size: int | None = None) -> Fu
         ConversionError: a layer with no fully convolutional equivalent (named in the message),
             or a result that does not reproduce the classifier on a patch.
     """
+    # new layers are initialised before their weights are copied in: keep the global RNG as it
+    # was, so that converting (e.g. to write a card mid-training) never changes a training run
+    with torch.random.fork_rng(devices=[]):
+        return _convolutionalize(classifier, patch_size)
+
+
+def _convolutionalize(classifier: nn.Module, patch_size: int | None) -> FullyConvolutional:
     patch = patch_size or getattr(classifier, "patch_size", None)
     if not patch:
         raise ConversionError("patch_size is unknown: pass convolutionalize(model, patch_size=...)")
@@ -349,8 +356,10 @@ def convolutionalize(classifier: nn.Module, patch_size: int | None = None) -> Fu
     out_node = next(n for n in gm.graph.nodes if n.op == "output")
     out_stride = max((stride.get(a, 1) for a in out_node.all_input_nodes), default=1)
     fcn = FullyConvolutional(gm, out_stride, patch, in_channels).eval()
-    with torch.no_grad():
-        x = torch.randn(2, in_channels, patch, patch, dtype=param.dtype, device=param.device)
+    with torch.no_grad():  # a private generator: converting must not move the global RNG
+        x = torch.randn(
+            2, in_channels, patch, patch, generator=torch.Generator().manual_seed(0)
+        ).to(dtype=param.dtype, device=param.device)
         expected = source(x)
         got = fcn(x)
     if got.shape[-2:] != (1, 1) or not torch.allclose(

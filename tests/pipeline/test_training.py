@@ -1,0 +1,269 @@
+"""Training from labelled scenes: determinism, resume, sparse labels, segmenters, Ray Train."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from safetensors.torch import load_file
+
+from models import TrainConfig, load_training_state, save_training_state
+from pipeline.datasets import load_labelled_scenes
+from pipeline.errors import InputError
+from pipeline.training import train_model
+
+
+def _weights(folder):
+    return load_file(str(folder / "weights.safetensors"))
+
+
+def _same(a, b) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+SMALL = {"patch_size": 32, "channels": [8, 16, 16]}
+
+
+def test_same_seed_same_weights_and_resume_is_seamless(tmp_path, train_scene):
+    kw = dict(arch_args=SMALL, samples=300)
+    cfg = TrainConfig(epochs=3, seed=7, batch_size=32)
+    train_model("patch", [train_scene.scene], [train_scene.truth], tmp_path / "a", config=cfg, **kw)
+    train_model("patch", [train_scene.scene], [train_scene.truth], tmp_path / "b", config=cfg, **kw)
+    assert _same(_weights(tmp_path / "a"), _weights(tmp_path / "b"))
+    other = TrainConfig(epochs=3, seed=8, batch_size=32)
+    train_model(
+        "patch", [train_scene.scene], [train_scene.truth], tmp_path / "c", config=other, **kw
+    )
+    assert not _same(_weights(tmp_path / "a"), _weights(tmp_path / "c"))
+    # stop after 2 epochs, then resume to 3: the same weights as the uninterrupted run
+    short = TrainConfig(epochs=3, seed=7, batch_size=32)
+    folder = tmp_path / "d"
+    train_model("patch", [train_scene.scene], [train_scene.truth], folder, config=short, **kw)
+    state = load_training_state(folder / "train-state")
+    assert state["epoch"] == 2
+    # rewind to the end of epoch 2 by re-running 2 epochs, then resume
+    two = TrainConfig(epochs=3, seed=7, batch_size=32)
+    import models.train as mt
+
+    real_fit = mt.fit
+    calls = {}
+
+    def stop_after_two(model, data, config, **k):
+        on_epoch = k.pop("on_epoch")
+
+        def cb(epoch, metrics, st):
+            on_epoch(epoch, metrics, st)
+            if epoch == 1:
+                calls["stopped"] = True
+                raise KeyboardInterrupt
+
+        return real_fit(model, data, config, on_epoch=cb, **k)
+
+    e = tmp_path / "e"
+    import models
+
+    models.fit = stop_after_two
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_model("patch", [train_scene.scene], [train_scene.truth], e, config=two, **kw)
+    finally:
+        models.fit = real_fit
+    assert calls["stopped"]
+    card = json.loads((e / "card.json").read_text())
+    assert card["training"]["epochs_done"] == 2
+    train_model("patch", [train_scene.scene], [train_scene.truth], e, config=two, resume=True, **kw)
+    assert _same(_weights(e), _weights(tmp_path / "a"))
+
+
+def test_training_state_roundtrip(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters())
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    state = {
+        "epoch": 4,
+        "optimizer": opt.state_dict(),
+        "rng": torch.get_rng_state(),
+        "history": [{"loss": 0.5}],
+        "pair": (1, "a"),
+    }
+    save_training_state(state, tmp_path)
+    back = load_training_state(tmp_path)
+    assert back["epoch"] == 4 and back["history"] == [{"loss": 0.5}] and back["pair"] == (1, "a")
+    assert torch.equal(back["rng"], state["rng"])
+    opt2 = torch.optim.AdamW(model.parameters())
+    opt2.load_state_dict(back["optimizer"])
+    assert torch.equal(
+        opt2.state_dict()["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"]
+    )
+
+
+def _points(truth_path, scene_path, out, background_points=400, seed=0):
+    """One point per site (a point inside it) plus random background points."""
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    truth = gpd.read_file(truth_path)
+    with rasterio.open(scene_path) as src:
+        crs, b = src.crs, src.bounds
+    truth = truth.to_crs(crs)
+    rng = np.random.default_rng(seed)
+    pts, cls = [], []
+    for g in truth.geometry:
+        pts.append(g.representative_point())
+        cls.append("landfill")
+    union = truth.union_all().buffer(15)
+    while len(pts) < len(truth) + background_points:
+        p = Point(rng.uniform(b.left + 30, b.right - 30), rng.uniform(b.bottom + 30, b.top - 30))
+        if not union.contains(p):
+            pts.append(p)
+            cls.append("background")
+    gpd.GeoDataFrame({"class": cls}, geometry=pts, crs=crs).to_crs(4326).to_file(out)
+    return out
+
+
+def test_point_labels_beat_always_background(tmp_path, train_scene, survey_scene):
+    from pipeline.evaluate import evaluate_detections
+    from pipeline.job import JobRequest, run_job
+
+    labels = _points(train_scene.truth, train_scene.scene, tmp_path / "points.geojson")
+    scenes = load_labelled_scenes([train_scene.scene], [labels], ["background", "landfill"])
+    assert scenes[0].sparse and (scenes[0].labels == 255).mean() > 0.99
+    train_model(
+        "patch",
+        [train_scene.scene],
+        [labels],
+        tmp_path / "m",
+        arch_args={"patch_size": 32, "channels": [16, 32, 64]},
+        config=TrainConfig(epochs=8, seed=0, batch_size=32),
+        samples=2000,
+    )
+    run_job(
+        JobRequest(
+            aoi=str(survey_scene.aoi),
+            scenes=(str(survey_scene.scene),),
+            model=str(tmp_path / "m"),
+            out=str(tmp_path / "out"),
+            executor="local",
+            tile_size=256,
+        )
+    )
+    points_f1 = evaluate_detections(tmp_path / "out" / "detections.geojson", survey_scene.truth)[
+        "f1"
+    ]
+    empty = tmp_path / "none.geojson"
+    empty.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+    assert evaluate_detections(empty, survey_scene.truth)["f1"] == 0.0  # always background
+    assert points_f1 >= 0.5, points_f1
+
+
+def test_unet_learns_the_sites(tmp_path, train_scene):
+    card = train_model(
+        "unet",
+        [train_scene.scene],
+        [train_scene.truth],
+        tmp_path / "u",
+        arch_args={"base": 8, "depth": 3},
+        config=TrainConfig(epochs=3, seed=0, batch_size=4, lr=3e-3, border_w0=5.0, pixel_mask=0.1),
+        samples=60,
+        crop_size=128,
+    )
+    assert card.arch == "unet" and card.output_stride == 1 and card.align == 8
+    assert card.metrics["iou"] > 0.3, card.metrics
+
+
+@pytest.mark.slow
+def test_two_ray_train_workers_match_one(tmp_path, train_scene, ray_local):
+    cfg = TrainConfig(epochs=3, seed=0, batch_size=32)
+    kw = dict(arch_args={"patch_size": 32, "channels": [8, 16, 32]}, samples=600, config=cfg)
+    one = train_model("patch", [train_scene.scene], [train_scene.truth], tmp_path / "one", **kw)
+    two = train_model(
+        "patch", [train_scene.scene], [train_scene.truth], tmp_path / "two", workers=2, **kw
+    )
+    assert two.training["workers"] == 2
+    assert two.metrics["accuracy"] > 0.85 and one.metrics["accuracy"] > 0.85
+    assert abs(two.metrics["accuracy"] - one.metrics["accuracy"]) < 0.08
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "train", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _bad(proc: subprocess.CompletedProcess, *words: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_bad_training_input(tmp_path, train_scene, survey_scene):
+    scene, truth = str(train_scene.scene), str(train_scene.truth)
+    # labels that do not overlap the scene
+    far = tmp_path / "far.geojson"
+    far.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"class": "landfill"},
+                        "geometry": {"type": "Point", "coordinates": [12.0, 42.0]},
+                    }
+                ],
+            }
+        )
+    )
+    _bad(
+        _cli("--scenes", scene, "--labels", str(far), "--out", str(tmp_path / "m")),
+        "do not overlap",
+    )
+    # a class attribute missing
+    nocls = tmp_path / "nocls.geojson"
+    doc = json.loads(train_scene.truth.read_text())
+    for f in doc["features"]:
+        del f["properties"]["class"]
+    nocls.write_text(json.dumps(doc))
+    _bad(_cli("--scenes", scene, "--labels", str(nocls), "--out", str(tmp_path / "m")), "'class'")
+    # an empty label file
+    empty = tmp_path / "empty.geojson"
+    empty.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+    _bad(
+        _cli("--scenes", scene, "--labels", str(empty), "--out", str(tmp_path / "m")), "no geometry"
+    )
+    # mismatched band counts between scenes
+    four = tmp_path / "four.tif"
+    with rasterio.open(scene) as src:
+        profile = src.profile | {"count": 4, "photometric": "MINISBLACK"}
+        data = src.read()
+    with rasterio.open(four, "w", **profile) as dst:
+        dst.write(np.concatenate([data, data[:1]]))
+    _bad(
+        _cli(
+            "--scenes",
+            scene,
+            "--scenes",
+            str(four),
+            "--labels",
+            truth,
+            "--labels",
+            truth,
+            "--out",
+            str(tmp_path / "m"),
+        ),
+        "different band counts",
+    )
+    assert not (tmp_path / "m").exists()
+    with pytest.raises(InputError):
+        train_model("patch", [scene], [truth, truth], tmp_path / "x")
