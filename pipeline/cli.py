@@ -349,6 +349,7 @@ def _print_outputs(out: Path) -> None:
         ("mask.tif", "class mask COG"),
         ("detections.geojson", f"{run['detections']} sites, EPSG:4326"),
         ("detections.gpkg", f"sites, {run['grid']['crs']}"),
+        ("quicklook.png", "picture with the sites outlined"),
         ("run.json", "provenance"),
     ):
         click.echo(f"  {name:<20} {what}")

@@ -79,3 +79,43 @@ def evaluate_detections(
         "truths": len(t),
         "min_iou": min_iou,
     }
+
+
+def pixel_metrics(
+    mask_path: str | os.PathLike[str], truth_path: str | os.PathLike[str], class_id: int = 1
+) -> dict[str, Any]:
+    """Pixel precision, recall and IoU of class ``class_id`` in a mask raster against truth
+    polygons, over the mask's valid pixels, block by block (memory: one block)."""
+    import rasterio
+    from rasterio.features import rasterize
+
+    truth = read_vectors(truth_path, "truth")
+    if "status" in truth.columns:
+        truth = truth[truth["status"].astype(str) != "disappeared"]
+    tp = fp = fn = 0
+    with rasterio.open(mask_path) as src:
+        geoms = list(truth.to_crs(src.crs).geometry)
+        for _, win in src.block_windows(1):
+            m = src.read(1, window=win)
+            valid = m != 255
+            if not valid.any():
+                continue
+            t = (
+                rasterize(
+                    [(g, 1) for g in geoms],
+                    out_shape=m.shape,
+                    transform=src.window_transform(win),
+                    fill=0,
+                    dtype="uint8",
+                )
+                > 0
+            )
+            p = m == class_id
+            tp += int((p & t & valid).sum())
+            fp += int((p & ~t & valid).sum())
+            fn += int((~p & t & valid).sum())
+    return {
+        "pixel_precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
+        "pixel_recall": round(tp / (tp + fn), 4) if tp + fn else 0.0,
+        "pixel_iou": round(tp / (tp + fp + fn), 4) if tp + fp + fn else 0.0,
+    }

@@ -29,6 +29,7 @@ from .errors import AOIError, CRSError, InputError
 from .execute import ExecStats, execute_local, execute_ray
 from .geobox import GeoBox, utm_crs_for
 from .publish import check_output, staging
+from .quicklook import quicklook
 from .rasters import RasterWriter
 from .scenes import SceneInfo, open_scenes
 from .tiling import Tile, plan_tiles
@@ -49,6 +50,7 @@ log = logging.getLogger("wastewatch")
 DETECTIONS_GEOJSON = "detections.geojson"
 DETECTIONS_GPKG = "detections.gpkg"
 RUN_JSON = "run.json"
+QUICKLOOK = "quicklook.png"
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,12 @@ def extract_detections(plan: JobPlan, stage: str | os.PathLike[str]) -> int:
     )
     write_geojson(frame, folder / DETECTIONS_GEOJSON)
     write_gpkg(frame, folder / DETECTIONS_GPKG)
+    # a picture for people: the newest scene, decimated, with the AOI and the sites outlined
+    scene = plan.scenes[0]
+    scene_crs = CRS.from_wkt(scene.crs)
+    sites = list(frame.to_crs(scene_crs).geometry) if len(frame) else []
+    aoi = gpd.GeoSeries([plan.aoi], crs=plan.grid.crs).to_crs(scene_crs)
+    quicklook(scene.path, folder / QUICKLOOK, [(list(aoi), (255, 255, 0)), (sites, (255, 0, 40))])
     plan.timings["vectorize_s"] = round(time.perf_counter() - start, 3)
     return len(frame)
 

@@ -175,4 +175,7 @@ def test_synth_and_run_through_the_cli(tmp_path, model_dir):
         "detections.geojson",
         "detections.gpkg",
         "run.json",
+        "quicklook.png",
     }
+    png = (out / "quicklook.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == 384
