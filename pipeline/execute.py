@@ -20,7 +20,7 @@ from .progress import progress
 from .scenes import SceneInfo
 from .tiling import Tile
 
-__all__ = ["ExecStats", "execute_local", "execute_ray", "ray_session"]
+__all__ = ["ExecStats", "Workload", "execute_local", "execute_ray", "ray_session"]
 
 log = logging.getLogger("wastewatch")
 Sink = Callable[[TileResult], None]
@@ -60,25 +60,40 @@ def _count(stats: ExecStats, result: TileResult) -> None:
     stats.pixels += int(result.tile.core.width * result.tile.core.height)
 
 
+@dataclass(frozen=True)
+class Workload:
+    """What every tile of a job needs besides its own window.
+
+    Attributes:
+        scenes: the scenes, newest first.
+        grid: the output grid.
+        aoi: the area of interest in the grid's CRS (outputs are nodata outside it).
+        checkpoint: the model's checkpoint folder (each worker loads it).
+        bands: bands the model reads.
+        threshold: probability from which a pixel is a detection.
+    """
+
+    scenes: list[SceneInfo]
+    grid: GeoBox
+    aoi: BaseGeometry | None
+    checkpoint: str
+    bands: int
+    threshold: float = 0.5
+
+    def read(self, tile: Tile) -> TileInput:
+        return read_tile(tile, self.scenes, self.grid, self.bands, self.aoi)
+
+
 def execute_local(
-    tiles: list[Tile],
-    scenes: list[SceneInfo],
-    grid: GeoBox,
-    aoi: BaseGeometry | None,
-    checkpoint: str,
-    sink: Sink,
-    *,
-    device: str = "auto",
-    threshold: float = 0.5,
+    tiles: list[Tile], work: Workload, sink: Sink, *, device: str = "auto"
 ) -> ExecStats:
     """Read, predict and write every tile in this process, one after another."""
     start = time.perf_counter()
-    predictor = TilePredictor(checkpoint, device=device, threshold=threshold)
+    predictor = TilePredictor(work.checkpoint, device=device, threshold=work.threshold)
     stats = ExecStats(executor="local", device=str(predictor.device))
-    bands = len(predictor.card.bands)
     with progress(len(tiles), "tiles") as advance:
         for tile in tiles:
-            item = read_tile(tile, scenes, grid, bands, aoi)
+            item = work.read(tile)
             stats.empty_tiles += item.empty
             result = predictor.predict(item)
             sink(result)
@@ -122,25 +137,17 @@ class _PredictorActor:
         return self.predictor.predict(item)
 
 
-def _read_task(
-    tile: Tile, context: tuple[list[SceneInfo], GeoBox, int, BaseGeometry | None]
-) -> TileInput:
-    scenes, grid, bands, aoi = context
-    return read_tile(tile, scenes, grid, bands, aoi)
+def _read_task(tile: Tile, work: Workload) -> TileInput:
+    return work.read(tile)
 
 
 def execute_ray(
     tiles: list[Tile],
-    scenes: list[SceneInfo],
-    grid: GeoBox,
-    aoi: BaseGeometry | None,
-    checkpoint: str,
+    work: Workload,
     sink: Sink,
     *,
-    bands: int,
     address: str | None = None,
     actors: int | None = None,
-    threshold: float = 0.5,
     max_in_flight: int | None = None,
 ) -> ExecStats:
     """Fan the tiles out on Ray and hand each result to ``sink`` in the calling process.
@@ -166,9 +173,12 @@ def execute_ray(
             actor_opts, device = {"num_cpus": 1}, "cpu"
             threads = max(1, cpus // n_actors)
         actor_cls = ray.remote(max_restarts=2, max_task_retries=2, **actor_opts)(_PredictorActor)
-        pool = [actor_cls.remote(checkpoint, device, threads, threshold) for _ in range(n_actors)]
+        pool = [
+            actor_cls.remote(work.checkpoint, device, threads, work.threshold)
+            for _ in range(n_actors)
+        ]
         read_remote = ray.remote(num_cpus=1, max_retries=3)(_read_task)
-        context = ray.put((scenes, grid, bands, aoi))
+        work_ref = ray.put(work)  # shipped once, not with every task
         stats = ExecStats(executor="ray", workers=n_actors, device=device)
         limit = max_in_flight or 2 * n_actors + 2
         pending: dict[Any, Tile] = {}
@@ -179,7 +189,7 @@ def execute_ray(
             if nxt is None:
                 return False
             i, tile = nxt
-            item = read_remote.remote(tile, context)
+            item = read_remote.remote(tile, work_ref)
             pending[pool[i % n_actors].predict.remote(item)] = tile
             return True
 

@@ -26,7 +26,7 @@ from models import ModelCard, load_checkpoint
 
 from .detections import AreaUnit, detections_frame, write_geojson, write_gpkg
 from .errors import AOIError, CRSError, InputError
-from .execute import ExecStats, execute_local, execute_ray
+from .execute import ExecStats, Workload, execute_local, execute_ray
 from .geobox import GeoBox, utm_crs_for
 from .publish import check_output, staging
 from .quicklook import quicklook
@@ -170,28 +170,14 @@ def infer(plan: JobPlan, stage: str | os.PathLike[str]) -> ExecStats:
     start = time.perf_counter()
     r = plan.request
     with RasterWriter(stage, plan.grid, plan.card.classes) as writer:
+        work = Workload(
+            plan.scenes, plan.grid, plan.aoi, r.model, len(plan.card.bands), r.threshold
+        )
         if r.executor == "local":
-            stats = execute_local(
-                plan.tiles,
-                plan.scenes,
-                plan.grid,
-                plan.aoi,
-                r.model,
-                writer.write,
-                threshold=r.threshold,
-            )
+            stats = execute_local(plan.tiles, work, writer.write)
         else:
             stats = execute_ray(
-                plan.tiles,
-                plan.scenes,
-                plan.grid,
-                plan.aoi,
-                r.model,
-                writer.write,
-                bands=len(plan.card.bands),
-                address=r.ray_address,
-                actors=r.actors,
-                threshold=r.threshold,
+                plan.tiles, work, writer.write, address=r.ray_address, actors=r.actors
             )
     plan.timings["infer_s"] = round(time.perf_counter() - start, 3)
     start = time.perf_counter()

@@ -21,7 +21,6 @@ __all__ = [
     "TileInput",
     "TilePredictor",
     "TileResult",
-    "process_tile",
     "read_tile",
     "upsample_heatmap",
 ]
@@ -201,15 +200,3 @@ class TilePredictor:
         q[:, invalid] = NODATA
         m[invalid] = NODATA
         return TileResult(tile, q, m)
-
-
-def process_tile(
-    tile: Tile,
-    scenes: list[SceneInfo],
-    grid: GeoBox,
-    aoi: BaseGeometry | None,
-    predictor: TilePredictor,
-) -> TileResult:
-    """Read, predict and crop one tile in this process (debugging, GPU benchmarks)."""
-    item = read_tile(tile, scenes, grid, len(predictor.card.bands), aoi)
-    return predictor.predict(item)
