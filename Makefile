@@ -28,11 +28,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	@test -f $(SHARED)/data/municipalities/monza_brianza.geojson || \
 	  { echo "demo needs $(SHARED)/data/municipalities/monza_brianza.geojson"; exit 2; }
-	$(BIN)/wastewatch synth scene --out $(DEMO)/train --size 2048 --gsd $(DEMO_GSD) --seed 1 --landfills 60
+	$(BIN)/wastewatch synth scene --out $(DEMO)/train --size 3072 --gsd $(DEMO_GSD) --seed 1 --landfills 120
 	$(BIN)/wastewatch synth scene --out $(DEMO)/survey --gsd $(DEMO_GSD) --seed 2 --landfills 25 \
 	  --aoi $(SHARED)/data/municipalities/monza_brianza.geojson $(addprefix --select ,$(DEMO_MUNICIPALITIES))
 	$(BIN)/wastewatch train --arch patch --scenes $(DEMO)/train/scene.tif --labels $(DEMO)/train/truth.geojson \
-	  --out $(DEMO)/model --epochs 6 --seed 0
+	  --out $(DEMO)/model --patch-size 48 --samples 5000 --epochs 6 --seed 0
 	$(BIN)/wastewatch run --aoi $(SHARED)/data/municipalities/monza_brianza.geojson \
 	  $(addprefix --select ,$(DEMO_MUNICIPALITIES)) --scenes $(DEMO)/survey/scene.tif \
 	  --model $(DEMO)/model --out $(DEMO)/out --overwrite --date 2026-06-15

@@ -36,7 +36,7 @@ STATE_DIR = "train-state"
 
 #: architecture arguments used when the command line gives none.
 DEFAULT_ARGS: dict[str, dict[str, Any]] = {
-    "patch": {"patch_size": 32, "channels": [16, 32, 64]},
+    "patch": {"patch_size": 48, "channels": [16, 32, 64]},
     "resnet": {"patch_size": 64, "width": 16, "layers": [1, 1, 1]},
     "fcn32s": {},
     "fcn16s": {},
