@@ -215,7 +215,12 @@ def extract_detections(plan: JobPlan, stage: str | os.PathLike[str]) -> int:
     scene_crs = CRS.from_wkt(scene.crs)
     sites = list(frame.to_crs(scene_crs).geometry) if len(frame) else []
     aoi = gpd.GeoSeries([plan.aoi], crs=plan.grid.crs).to_crs(scene_crs)
-    quicklook(scene.path, folder / QUICKLOOK, [(list(aoi), (255, 255, 0)), (sites, (255, 0, 40))])
+    quicklook(
+        scene.path,
+        folder / QUICKLOOK,
+        [(list(aoi), (255, 255, 0)), (sites, (255, 0, 40))],
+        max_size=1200,
+    )
     plan.timings["vectorize_s"] = round(time.perf_counter() - start, 3)
     return len(frame)
 

@@ -39,6 +39,9 @@ def staging(
     target = check_output(out, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the published folder is an ordinary one
     try:
         yield tmp
         work = tmp / "work"

@@ -135,3 +135,12 @@ def test_failed_job_leaves_nothing(tmp_path, survey_scene, model_dir, monkeypatc
     with pytest.raises(RuntimeError):
         run_job(_request(survey_scene, model_dir, tmp_path / "out", executor="local"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_published_folder_is_not_private(local_run):
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(local_run.stat().st_mode) == 0o777 & ~umask
