@@ -14,12 +14,19 @@ from .errors import CheckpointError, ConversionError, ModelConfigError, Wastewat
 from .geometry import receptive_window
 from .gradcam import grad_cam
 from .losses import IGNORE_INDEX, border_weight_map, segmentation_loss, soft_dice_loss
-from .metrics import classification_metrics, confusion_matrix, segmentation_metrics
+from .metrics import (
+    classification_metrics,
+    confusion_matrix,
+    object_metrics,
+    segmentation_metrics,
+)
 from .patch import PatchClassifier
 from .registry import (
     ARCHITECTURES,
     PATCH_CLASSIFIERS,
+    arch_name,
     build,
+    default_card,
     dense_geometry,
     make_card,
     to_dense,
@@ -48,11 +55,13 @@ __all__ = [
     "TrainResult",
     "UNet",
     "WastewatchError",
+    "arch_name",
     "border_weight_map",
     "build",
     "classification_metrics",
     "confusion_matrix",
     "convolutionalize",
+    "default_card",
     "dense_geometry",
     "densify",
     "fit",
@@ -62,6 +71,7 @@ __all__ = [
     "load_checkpoint",
     "load_training_state",
     "make_card",
+    "object_metrics",
     "read_card",
     "receptive_window",
     "save_checkpoint",

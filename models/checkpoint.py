@@ -40,17 +40,25 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_checkpoint(model: nn.Module, path: str | os.PathLike[str], card: ModelCard) -> ModelCard:
+def save_checkpoint(
+    model: nn.Module, path: str | os.PathLike[str], card: ModelCard | None = None
+) -> ModelCard:
     """Write ``model``'s weights and its card into the folder ``path``.
 
     Args:
         model: the network (any registered architecture).
         path: a folder; created if missing, files in it replaced.
         card: the model card; ``content_hash`` (and ``model_id`` when empty) are filled in here.
+            Without one, :func:`models.registry.default_card` describes the architecture and
+            its geometry and leaves bands, normalization and GSD generic.
 
     Returns:
         The card as written, with its content hash.
     """
+    if card is None:
+        from .registry import default_card
+
+        card = default_card(model)
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}

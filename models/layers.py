@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["DilatedAvgPool2d"]
+__all__ = ["DilatedAvgPool2d", "constructor_args"]
 
 
 def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
@@ -42,3 +42,14 @@ class DilatedAvgPool2d(nn.Module):
             dilation=self.dilation,
             groups=x.shape[1],
         )
+
+
+def constructor_args(frame_locals: dict[str, object]) -> dict[str, object]:
+    """The arguments an ``__init__`` was called with (from its ``locals()``), JSON-ready, so a
+    checkpoint can rebuild the network: ``self.arch_args = constructor_args(locals())``."""
+    out: dict[str, object] = {}
+    for name, value in frame_locals.items():
+        if name in ("self", "__class__") or name.startswith("_"):
+            continue
+        out[name] = list(value) if isinstance(value, tuple) else value
+    return out

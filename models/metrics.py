@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["classification_metrics", "confusion_matrix", "segmentation_metrics"]
+__all__ = [
+    "classification_metrics",
+    "confusion_matrix",
+    "object_metrics",
+    "segmentation_metrics",
+]
 
 
 def confusion_matrix(
@@ -81,3 +86,61 @@ def segmentation_metrics(
 ) -> dict[str, float]:
     """:func:`classification_metrics` of label maps, ``ignore_index`` pixels left out."""
     return classification_metrics(confusion_matrix(pred, target, num_classes, ignore_index))
+
+
+def object_metrics(
+    pred: torch.Tensor, target: torch.Tensor, min_iou: float = 0.3, ignore_index: int | None = 255
+) -> dict[str, float]:
+    """Object-level precision, recall and F1 of two (H, W) binary or class masks.
+
+    Objects are 8-connected components of non-zero pixels; a predicted object matches a true
+    one when their IoU is at least ``min_iou``, one to one, greedily by decreasing IoU, the rule
+    ``wastewatch eval`` applies to polygons. Pixels whose target is ``ignore_index`` count as
+    background in both masks.
+    """
+    from .losses import connected_components
+
+    valid = (
+        target != ignore_index
+        if ignore_index is not None
+        else torch.ones_like(target, dtype=torch.bool)
+    )
+    p = connected_components((pred > 0) & valid)
+    t = connected_components((target > 0) & valid)
+    n_p, n_t = int(p.max()), int(t.max())
+    if n_p == 0 or n_t == 0:
+        return {
+            "precision": 0.0,
+            "recall": 0.0,
+            "f1": 0.0,
+            "mean_iou": 0.0,
+            "predictions": float(n_p),
+            "truths": float(n_t),
+            "true_positives": 0.0,
+        }
+    inter = torch.bincount((p * (n_t + 1) + t).reshape(-1), minlength=(n_p + 1) * (n_t + 1))
+    inter = inter.reshape(n_p + 1, n_t + 1)[1:, 1:].double()
+    area_p = torch.bincount(p.reshape(-1), minlength=n_p + 1)[1:].double()
+    area_t = torch.bincount(t.reshape(-1), minlength=n_t + 1)[1:].double()
+    iou = inter / (area_p[:, None] + area_t[None, :] - inter)
+    pairs = [(-float(iou[i, j]), i, j) for i, j in torch.nonzero(iou >= min_iou).tolist()]
+    used_p: set[int] = set()
+    used_t: set[int] = set()
+    matched = []
+    for neg, i, j in sorted(pairs):
+        if i not in used_p and j not in used_t:
+            used_p.add(i)
+            used_t.add(j)
+            matched.append(-neg)
+    tp = len(matched)
+    precision, recall = tp / n_p, tp / n_t
+    f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "mean_iou": sum(matched) / tp if tp else 0.0,
+        "predictions": float(n_p),
+        "truths": float(n_t),
+        "true_positives": float(tp),
+    }

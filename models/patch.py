@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .errors import ModelConfigError
+from .layers import constructor_args
 
 __all__ = ["PatchClassifier"]
 
@@ -49,6 +50,7 @@ class PatchClassifier(nn.Module):
         pool_last: bool = False,
     ) -> None:
         super().__init__()
+        self.arch_args = constructor_args(locals())
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.patch_size = patch_size

@@ -15,7 +15,16 @@ from .patch import PatchClassifier
 from .resnet import ResNetClassifier
 from .segmentation import FCN8s, FCN16s, FCN32s, UNet
 
-__all__ = ["ARCHITECTURES", "PATCH_CLASSIFIERS", "build", "dense_geometry", "make_card", "to_dense"]
+__all__ = [
+    "ARCHITECTURES",
+    "PATCH_CLASSIFIERS",
+    "arch_name",
+    "build",
+    "default_card",
+    "dense_geometry",
+    "make_card",
+    "to_dense",
+]
 
 #: name -> constructor taking the card's ``arch_args``.
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
@@ -28,6 +37,43 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
 }
 #: architectures that classify patches and are convolutionalized for dense inference.
 PATCH_CLASSIFIERS = ("patch", "resnet")
+
+
+def arch_name(model: nn.Module) -> str:
+    """The registry name of a model's architecture.
+
+    Raises:
+        ModelConfigError: the model's class is not registered.
+    """
+    for name, constructor in ARCHITECTURES.items():
+        if type(model) is constructor:
+            return name
+    raise ModelConfigError(
+        f"{type(model).__name__} is not a registered architecture: register it "
+        "in models.registry.ARCHITECTURES"
+    )
+
+
+def default_card(model: nn.Module) -> ModelCard:
+    """A card for a model saved without one: its architecture and geometry, generic class and
+    band names, identity normalization and an unknown GSD (0: the pipeline will ask for it)."""
+    args = dict(getattr(model, "arch_args", {}))
+    n_classes = int(args.get("num_classes", getattr(model, "num_classes", 2)))
+    n_bands = int(args.get("in_channels", getattr(model, "in_channels", 3)))
+    classes = (
+        ["background", "landfill"] if n_classes == 2 else [f"class{k}" for k in range(n_classes)]
+    )
+    bands = ["red", "green", "blue"] if n_bands == 3 else [f"band{i + 1}" for i in range(n_bands)]
+    return make_card(
+        arch_name(model),
+        args,
+        model,
+        classes=classes,
+        bands=bands,
+        mean=[0.0] * n_bands,
+        std=[1.0] * n_bands,
+        gsd_m=0.0,
+    )
 
 
 def build(arch: str, **arch_args: Any) -> nn.Module:

@@ -13,6 +13,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from .layers import constructor_args
+
 __all__ = ["BasicBlock", "Bottleneck", "ResNetClassifier"]
 
 
@@ -117,6 +119,7 @@ class ResNetClassifier(nn.Module):
         padded: bool = True,
     ) -> None:
         super().__init__()
+        self.arch_args = constructor_args(locals())
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.patch_size = patch_size

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .layers import constructor_args
+
 __all__ = ["FCN", "FCN8s", "FCN16s", "FCN32s", "UNet", "bilinear_kernel"]
 
 
@@ -80,6 +82,9 @@ class FCN(nn.Module):
         batch_norm: bool = False,
     ) -> None:
         super().__init__()
+        self.arch_args = constructor_args(locals())
+        if type(self) is not FCN:  # FCN32s/16s/8s fix the variant themselves
+            del self.arch_args["variant"]
         if variant not in ("32s", "16s", "8s"):
             raise ValueError(f"variant must be 32s, 16s or 8s, not {variant!r}")
         self.in_channels, self.num_classes, self.variant = in_channels, num_classes, variant
@@ -175,6 +180,7 @@ class UNet(nn.Module):
         batch_norm: bool = True,
     ) -> None:
         super().__init__()
+        self.arch_args = constructor_args(locals())
         self.in_channels, self.num_classes, self.depth = in_channels, num_classes, depth
         self.align = 2**depth
         widths = [base * 2**i for i in range(depth + 1)]

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .losses import IGNORE_INDEX, border_weight_map, random_pixel_mask, segmentation_loss
-from .metrics import classification_metrics, confusion_matrix
+from .metrics import classification_metrics, confusion_matrix, object_metrics
 
 __all__ = [
     "TrainConfig",
@@ -124,16 +124,34 @@ def _normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.
 def evaluate(
     model: nn.Module, data: TrainData, index: torch.Tensor, batch_size: int = 64
 ) -> dict[str, float]:
-    """Metrics of ``model`` on the samples ``index`` (pixels of label maps, or patches)."""
+    """Metrics of ``model`` on the samples ``index``: classification metrics of patches or
+    pixels, and for label maps also object-level ``object_precision``, ``object_recall`` and
+    ``object_f1`` (connected components matched at IoU >= 0.3, summed over the crops)."""
     model.eval()
     mean = torch.tensor(data.mean)[None, :, None, None]
     std = torch.tensor(data.std)[None, :, None, None]
     cm = torch.zeros(data.num_classes, data.num_classes, dtype=torch.int64)
+    tp = n_pred = n_true = 0.0
     for i in range(0, len(index), batch_size):
         idx = index[i : i + batch_size]
         pred = model(_normalize(data.x[idx], mean, std)).argmax(1)
         cm += confusion_matrix(pred, data.y[idx], data.num_classes, IGNORE_INDEX)
-    return classification_metrics(cm)
+        if data.dense:
+            for p, t in zip(pred, data.y[idx], strict=True):
+                m = object_metrics(p, t)
+                tp += m["true_positives"]
+                n_pred += m["predictions"]
+                n_true += m["truths"]
+    out = classification_metrics(cm)
+    if data.dense:
+        precision = tp / n_pred if n_pred else 0.0
+        recall = tp / n_true if n_true else 0.0
+        out.update(
+            object_precision=precision,
+            object_recall=recall,
+            object_f1=2 * precision * recall / (precision + recall) if tp else 0.0,
+        )
+    return out
 
 
 def fit(

@@ -115,6 +115,11 @@ def plan_job(request: JobRequest) -> JobPlan:
         raise InputError(f"--threshold must be between 0 and 1, got {request.threshold}")
     check_output(request.out, request.overwrite)
     _, card = load_checkpoint(request.model)  # a full load: weights are checked against the card
+    if card.gsd_m <= 0:
+        raise InputError(
+            f"the model card of {request.model} gives no GSD: set gsd_m (metres per "
+            "pixel the model was trained at) in its card.json"
+        )
     aoi_frame = select_features(read_vectors(request.aoi, "AOI"), list(request.select), "AOI")
     scenes = open_scenes(list(request.scenes), len(card.bands))
     if request.crs:

@@ -128,3 +128,14 @@ def test_every_registry_model_roundtrips(tmp_path):
         x = torch.randn(1, 3, size, size)
         with torch.no_grad():
             torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+
+
+def test_save_without_a_card(tmp_path):
+    from models import ResNetClassifier, UNet
+
+    for model in (ResNetClassifier(patch_size=64, width=8, layers=(1, 1)), UNet(base=8, depth=2)):
+        card = save_checkpoint(model.eval(), tmp_path / type(model).__name__)
+        assert card.gsd_m == 0.0 and card.bands == ["red", "green", "blue"]
+        assert card.halo > 0 and card.halo % card.align == 0
+        loaded, card2 = load_checkpoint(tmp_path / type(model).__name__)
+        assert type(loaded) is type(model) and card2 == card

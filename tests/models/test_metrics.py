@@ -50,3 +50,35 @@ def test_ignored_pixels_change_nothing():
     pred = torch.tensor([[0, 1, 0, 1]])
     m = segmentation_metrics(pred, target, 2)
     assert m["accuracy"] == pytest.approx(2 / 3) and m["iou_1"] == pytest.approx(1 / 2)
+
+
+def test_object_metrics_agree_with_polygon_evaluation():
+    """The raster rule of models.object_metrics and the polygon rule of wastewatch eval."""
+    import numpy as np
+    from rasterio.features import rasterize, shapes
+    from shapely.geometry import box, shape
+
+    from models import object_metrics
+    from pipeline.evaluate import match_polygons
+
+    rng = np.random.default_rng(0)
+    truth = [
+        box(x, y, x + w, y + h)
+        for x, y, w, h in [(5, 5, 20, 15), (40, 10, 10, 10), (70, 60, 25, 20), (10, 70, 8, 8)]
+    ]
+    pred = [
+        box(x + rng.integers(-4, 5), y + rng.integers(-4, 5), x + w, y + h)
+        for x, y, w, h in [(5, 5, 20, 15), (40, 10, 10, 10), (70, 60, 25, 20)]
+    ]
+    pred.append(box(60, 5, 75, 20))  # a false positive
+    pred.append(box(10, 70, 12, 72))  # too small a match for truth 3 (IoU 4/64)
+    t = rasterize([(g, 1) for g in truth], out_shape=(100, 100), dtype="uint8")
+    p = rasterize([(g, 1) for g in pred], out_shape=(100, 100), dtype="uint8")
+    ours = object_metrics(torch.from_numpy(p), torch.from_numpy(t), min_iou=0.3)
+    # polygons of the rasterized masks, matched as wastewatch eval does
+    pp = [shape(g) for g, v in shapes(p, mask=p > 0)]
+    tt = [shape(g) for g, v in shapes(t, mask=t > 0)]
+    matches = match_polygons(pp, tt, 0.3)
+    assert ours["true_positives"] == len(matches) == 3
+    assert ours["precision"] == pytest.approx(3 / 5) and ours["recall"] == pytest.approx(3 / 4)
+    assert ours["mean_iou"] == pytest.approx(sum(m[2] for m in matches) / 3, abs=1e-9)

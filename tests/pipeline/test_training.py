@@ -175,6 +175,7 @@ def test_unet_learns_the_sites(tmp_path, train_scene):
     )
     assert card.arch == "unet" and card.output_stride == 1 and card.align == 8
     assert card.metrics["iou"] > 0.3, card.metrics
+    assert 0 <= card.metrics["object_f1"] <= 1  # object-level validation metrics in the card
 
 
 @pytest.mark.slow
@@ -303,3 +304,16 @@ def test_resnet_and_fcn_train_and_predict(tmp_path, train_scene, survey_scene):
         assert (p != 255).all()  # a square synthetic scene: every pixel valid
         if arch == "resnet":  # one epoch of FCN-8s may still be a constant (skips start at zero)
             assert p.std() > 0
+
+
+def test_labels_in_another_crs_are_reprojected(tmp_path, train_scene):
+    import geopandas as gpd
+
+    wgs = gpd.read_file(train_scene.truth)
+    laea = tmp_path / "truth-3035.gpkg"
+    wgs.to_crs(3035).to_file(laea)
+    a = load_labelled_scenes([train_scene.scene], [train_scene.truth], ["background", "landfill"])
+    b = load_labelled_scenes([train_scene.scene], [laea], ["background", "landfill"])
+    fg_a, fg_b = a[0].labels == 1, b[0].labels == 1
+    assert fg_a.sum() > 1000
+    assert (fg_a != fg_b).sum() / fg_a.sum() < 0.01  # the same pixels, to rounding at edges
