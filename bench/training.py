@@ -24,8 +24,18 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 RUNS = {
     "patch": {
-        "args": ["--arch", "patch", "--patch-size", "48", "--epochs", "6", "--samples", "5000",
-                 "--seed", "0"],
+        "args": [
+            "--arch",
+            "patch",
+            "--patch-size",
+            "48",
+            "--epochs",
+            "6",
+            "--samples",
+            "5000",
+            "--seed",
+            "0",
+        ],
         "limit_s": 300,
         "target": ("f1", 0.85),
     },
