@@ -194,6 +194,11 @@ def synth_revisit_cmd(like: str, out: str, seed: int, new: int | None, date: str
 )
 @click.option("--resume", is_flag=True, help="Continue from the last finished epoch in --out.")
 @click.option(
+    "--staged",
+    is_flag=True,
+    help="fcn16s/fcn8s: train FCN-32s first, then each finer net from the coarser.",
+)
+@click.option(
     "--workers",
     type=int,
     default=1,
@@ -217,6 +222,7 @@ def train_cmd(
     border_weight: float,
     pixel_mask: float,
     resume: bool,
+    staged: bool,
     workers: int,
     ray_address: str | None,
 ) -> None:
@@ -249,6 +255,7 @@ def train_cmd(
         crop_size=crop_size,
         sparse=sparse,
         resume=resume,
+        staged=staged,
         workers=workers,
         ray_address=ray_address,
     )

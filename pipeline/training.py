@@ -91,6 +91,7 @@ def train_model(
     crop_size: int = 256,
     sparse: bool | None = None,
     resume: bool = False,
+    staged: bool = False,
     workers: int = 1,
     ray_address: str | None = None,
 ) -> ModelCard:
@@ -108,6 +109,7 @@ def train_model(
         crop_size: side of the crops segmenters train on.
         sparse: treat polygons as sparse labels (default: only points and lines are).
         resume: continue from the state of the last finished epoch in ``out``.
+        staged: FCN-16s/8s only: train FCN-32s, then 16s (then 8s) from it.
         workers: data-parallel workers on Ray Train (1: this process).
         ray_address: a Ray cluster for the workers.
 
@@ -176,6 +178,15 @@ def train_model(
             metrics={k: round(v, 4) for k, v in metrics.items() if v == v},
         )
 
+    if staged:
+        if arch not in ("fcn16s", "fcn8s") or resume or workers > 1 or ray_address:
+            raise InputError(
+                "--staged applies to --arch fcn16s or fcn8s, without --resume or --workers"
+            )
+        model, val = _train_staged(arch, args, data, config)
+        training["stages"] = ["fcn32s", "fcn16s", "fcn8s"][: 2 if arch == "fcn16s" else 3]
+        return save_checkpoint(model, folder, card_for(val, config.epochs))
+
     if workers > 1 or ray_address:
         from .distributed import train_on_ray
 
@@ -200,6 +211,34 @@ def train_model(
 
         result = fit(model, data, config, state=state, on_epoch=on_epoch)
     return save_checkpoint(model, folder, card_for(result.val_metrics, config.epochs))
+
+
+def _train_staged(
+    arch: str, args: dict[str, Any], data: TrainData, config: TrainConfig
+) -> tuple[torch.nn.Module, dict[str, float]]:
+    """FCN training as in Long et al.: FCN-32s first, then FCN-16s (and FCN-8s) initialised from
+    the coarser net, the new skip layers starting at zero so each stage begins where the last
+    ended. The epochs are split evenly between the stages."""
+    from dataclasses import replace
+
+    from models import fit
+
+    chain = ["fcn32s", "fcn16s"] + (["fcn8s"] if arch == "fcn8s" else [])
+    epochs = max(1, config.epochs // len(chain))
+    previous: dict[str, torch.Tensor] | None = None
+    model, val = build(chain[0], **args), {}
+    for stage in chain:
+        torch.manual_seed(config.seed)
+        model = build(stage, **args)
+        if previous is not None:
+            own = model.state_dict()
+            # the final upsampling differs in size between variants: it keeps its bilinear init
+            shared = {k: v for k, v in previous.items() if k in own and own[k].shape == v.shape}
+            model.load_state_dict(shared, strict=False)
+        log.info("stage %s: %d epoch(s)", stage, epochs)
+        val = fit(model, data, replace(config, epochs=epochs)).val_metrics
+        previous = model.state_dict()
+    return model, val
 
 
 def train_patch_model(

@@ -317,3 +317,42 @@ def test_labels_in_another_crs_are_reprojected(tmp_path, train_scene):
     fg_a, fg_b = a[0].labels == 1, b[0].labels == 1
     assert fg_a.sum() > 1000
     assert (fg_a != fg_b).sum() / fg_a.sum() < 0.01  # the same pixels, to rounding at edges
+
+
+def test_staged_fcn_training(tmp_path, train_scene, monkeypatch):
+    import models
+
+    starts = []
+    real_fit = models.fit
+
+    def spy(model, data, config, **k):
+        starts.append(
+            (type(model).__name__, {n: p.detach().clone() for n, p in model.state_dict().items()})
+        )
+        result = real_fit(model, data, config, **k)
+        starts.append(("end", {n: p.detach().clone() for n, p in model.state_dict().items()}))
+        return result
+
+    monkeypatch.setattr(models, "fit", spy)
+    card = train_model(
+        "fcn8s",
+        [train_scene.scene],
+        [train_scene.truth],
+        tmp_path / "f",
+        arch_args={"widths": [8, 8, 8, 16, 16], "fc_width": 16},
+        staged=True,
+        config=TrainConfig(epochs=3, seed=0, batch_size=4),
+        samples=12,
+        crop_size=128,
+    )
+    assert card.arch == "fcn8s" and card.training["stages"] == ["fcn32s", "fcn16s", "fcn8s"]
+    names = [n for n, _ in starts if n != "end"]
+    assert names == ["FCN32s", "FCN16s", "FCN8s"]
+    # each finer net starts from the coarser one's trained backbone
+    end_32, start_16 = starts[1][1], starts[2][1]
+    assert torch.equal(end_32["stage1.0.0.weight"], start_16["stage1.0.0.weight"])
+    assert torch.equal(
+        start_16["score_pool4.weight"], torch.zeros_like(start_16["score_pool4.weight"])
+    )
+    with pytest.raises(InputError, match="--staged"):
+        train_model("unet", [train_scene.scene], [train_scene.truth], tmp_path / "u", staged=True)
