@@ -121,6 +121,10 @@ def train_model(
         raise InputError(f"unknown architecture {arch!r}: choose one of {', '.join(DEFAULT_ARGS)}")
     if workers < 1:
         raise InputError("--workers must be at least 1")
+    if staged and (arch not in ("fcn16s", "fcn8s") or resume or workers > 1 or ray_address):
+        raise InputError(
+            "--staged applies to --arch fcn16s or fcn8s, without --resume or --workers"
+        )
     classes = classes or ["background", "landfill"]
     args = dict(DEFAULT_ARGS[arch] if arch_args is None else arch_args)
     config = config or TrainConfig()
@@ -179,10 +183,6 @@ def train_model(
         )
 
     if staged:
-        if arch not in ("fcn16s", "fcn8s") or resume or workers > 1 or ray_address:
-            raise InputError(
-                "--staged applies to --arch fcn16s or fcn8s, without --resume or --workers"
-            )
         model, val = _train_staged(arch, args, data, config)
         training["stages"] = ["fcn32s", "fcn16s", "fcn8s"][: 2 if arch == "fcn16s" else 3]
         return save_checkpoint(model, folder, card_for(val, config.epochs))
