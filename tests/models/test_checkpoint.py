@@ -15,6 +15,7 @@ from models import (
     load_checkpoint,
     save_checkpoint,
 )
+from tests.helpers import SMALL_ARCH_ARGS
 
 
 def _card(model: PatchClassifier) -> ModelCard:
@@ -93,21 +94,11 @@ def test_edited_weights_fail_the_hash(tmp_path):
         load_checkpoint(tmp_path / "m")
 
 
-SMALL_ARGS = {
-    "patch": {"patch_size": 32, "channels": [8, 16]},
-    "resnet": {"patch_size": 64, "width": 8, "layers": [1, 1]},
-    "fcn32s": {"widths": [8, 8, 8, 16, 16], "fc_width": 16},
-    "fcn16s": {"widths": [8, 8, 8, 16, 16], "fc_width": 16},
-    "fcn8s": {"widths": [8, 8, 8, 16, 16], "fc_width": 16},
-    "unet": {"base": 8, "depth": 3},
-}
-
-
 def test_every_registry_model_roundtrips(tmp_path):
     from models import ARCHITECTURES, build, make_card
 
-    assert set(SMALL_ARGS) == set(ARCHITECTURES)
-    for arch, args in SMALL_ARGS.items():
+    assert set(SMALL_ARCH_ARGS) == set(ARCHITECTURES)
+    for arch, args in SMALL_ARCH_ARGS.items():
         torch.manual_seed(0)
         model = build(arch, **args).eval()
         card = make_card(

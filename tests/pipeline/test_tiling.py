@@ -12,6 +12,7 @@ from pipeline.geobox import GeoBox
 from pipeline.predict import TilePredictor, read_tile, upsample_heatmap
 from pipeline.scenes import open_scenes, read_window
 from pipeline.tiling import plan_tiles
+from tests.helpers import SMALL_ARCH_ARGS
 
 GRID = GeoBox.from_bounds(
     (500000, 5000000, 500000 + 0.5 * 333, 5000000 + 0.5 * 250), 0.5, CRS.from_epsg(32632)
@@ -55,13 +56,7 @@ def test_upsampling_passes_through_cells_and_is_linear_between():
     torch.testing.assert_close(out[:, 2, 0], (heat[:, 0, 0] + heat[:, 1, 0]) / 2)
 
 
-SMALL = {
-    "resnet": {"patch_size": 64, "width": 8, "layers": [1, 1]},
-    "fcn32s": {"widths": [8, 8, 8, 16, 16], "fc_width": 16},
-    "fcn16s": {"widths": [8, 8, 8, 16, 16], "fc_width": 16},
-    "fcn8s": {"widths": [8, 8, 8, 16, 16], "fc_width": 16},
-    "unet": {"base": 8, "depth": 3},
-}
+SMALL = {k: v for k, v in SMALL_ARCH_ARGS.items() if k != "patch"}
 
 
 @pytest.fixture(scope="module", params=["patch", *SMALL])

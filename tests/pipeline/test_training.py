@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from models import TrainConfig, load_training_state, save_training_state
 from pipeline.datasets import load_labelled_scenes
 from pipeline.errors import InputError
 from pipeline.training import train_model
+from tests.helpers import assert_bad_input, wastewatch
 
 
 def _weights(folder):
@@ -192,20 +192,7 @@ def test_two_ray_train_workers_match_one(tmp_path, train_scene, ray_local):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "train", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def _bad(proc: subprocess.CompletedProcess, *words: str) -> None:
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
+    return wastewatch("train", *args)
 
 
 def test_bad_training_input(tmp_path, train_scene, survey_scene):
@@ -226,7 +213,7 @@ def test_bad_training_input(tmp_path, train_scene, survey_scene):
             }
         )
     )
-    _bad(
+    assert_bad_input(
         _cli("--scenes", scene, "--labels", str(far), "--out", str(tmp_path / "m")),
         "do not overlap",
     )
@@ -236,11 +223,13 @@ def test_bad_training_input(tmp_path, train_scene, survey_scene):
     for f in doc["features"]:
         del f["properties"]["class"]
     nocls.write_text(json.dumps(doc))
-    _bad(_cli("--scenes", scene, "--labels", str(nocls), "--out", str(tmp_path / "m")), "'class'")
+    assert_bad_input(
+        _cli("--scenes", scene, "--labels", str(nocls), "--out", str(tmp_path / "m")), "'class'"
+    )
     # an empty label file
     empty = tmp_path / "empty.geojson"
     empty.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
-    _bad(
+    assert_bad_input(
         _cli("--scenes", scene, "--labels", str(empty), "--out", str(tmp_path / "m")), "no geometry"
     )
     # mismatched band counts between scenes
@@ -250,7 +239,7 @@ def test_bad_training_input(tmp_path, train_scene, survey_scene):
         data = src.read()
     with rasterio.open(four, "w", **profile) as dst:
         dst.write(np.concatenate([data, data[:1]]))
-    _bad(
+    assert_bad_input(
         _cli(
             "--scenes",
             scene,
