@@ -20,6 +20,7 @@ from .registry import build
 __all__ = [
     "CARD_FILE",
     "WEIGHTS_FILE",
+    "file_sha256",
     "load_checkpoint",
     "load_training_state",
     "read_card",
@@ -32,7 +33,8 @@ CARD_FILE = "card.json"
 _HINT = "a wastewatch checkpoint is a folder holding card.json and weights.safetensors"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -66,7 +68,7 @@ def save_checkpoint(
     tmp = folder / (WEIGHTS_FILE + ".tmp")
     save_file(state, str(tmp), metadata={"format": "pt", "arch": card.arch})
     os.replace(tmp, weights)
-    digest = _sha256(weights)
+    digest = file_sha256(weights)
     card = card.replace(content_hash=digest, model_id=card.model_id or f"{card.arch}-{digest[:12]}")
     tmp_card = folder / (CARD_FILE + ".tmp")
     tmp_card.write_text(card.to_json() + "\n")
@@ -115,7 +117,7 @@ def load_checkpoint(
     folder = Path(path)
     card = read_card(folder)
     weights = folder / WEIGHTS_FILE
-    if card.content_hash and _sha256(weights) != card.content_hash:
+    if card.content_hash and file_sha256(weights) != card.content_hash:
         raise CheckpointError(
             f"{weights} does not match the content hash of its card: the "
             "checkpoint is corrupt or was edited; restore it"

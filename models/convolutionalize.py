@@ -58,11 +58,8 @@ _ELEMENTWISE_FUNCTIONS = {
     nn.functional.elu,
     nn.functional.dropout,
     nn.functional.dropout2d,
-    nn.functional.max_pool2d,
-    nn.functional.avg_pool2d,
     nn.functional.pad,
     nn.functional.hardswish,
-    torch.sigmoid,
     getattr,
 }
 _ELEMENTWISE_METHODS = {

@@ -42,6 +42,14 @@ def match_polygons(
     return matches
 
 
+def _read_truth(path: str | os.PathLike[str]) -> gpd.GeoDataFrame:
+    """Truth sites to be found: a revisit's ``disappeared`` sites are left out."""
+    truth = read_vectors(path, "truth")
+    if "status" in truth.columns:
+        truth = truth[truth["status"].astype(str) != "disappeared"]
+    return truth
+
+
 def evaluate_detections(
     pred_path: str | os.PathLike[str], truth_path: str | os.PathLike[str], min_iou: float = 0.3
 ) -> dict[str, Any]:
@@ -51,15 +59,8 @@ def evaluate_detections(
     Truth sites whose ``status`` is ``disappeared`` (a revisit's vanished sites) are not
     expected to be found and are left out.
     """
-    truth = read_vectors(truth_path, "truth")
-    if "status" in truth.columns:
-        truth = truth[truth["status"].astype(str) != "disappeared"]
-    try:
-        pred = read_vectors(pred_path, "predictions")
-    except Exception as exc:  # an empty FeatureCollection is a valid prediction: no detections
-        if "no geometry" not in str(exc):
-            raise
-        pred = gpd.GeoDataFrame(geometry=[], crs=4326)
+    truth = _read_truth(truth_path)
+    pred = read_vectors(pred_path, "predictions", allow_empty=True)
     c = truth.to_crs(4326).union_all().centroid
     crs = utm_crs_for(c.x, c.y)
     p = list(pred.to_crs(crs).geometry.make_valid()) if len(pred) else []
@@ -89,9 +90,7 @@ def pixel_metrics(
     import rasterio
     from rasterio.features import rasterize
 
-    truth = read_vectors(truth_path, "truth")
-    if "status" in truth.columns:
-        truth = truth[truth["status"].astype(str) != "disappeared"]
+    truth = _read_truth(truth_path)
     tp = fp = fn = 0
     with rasterio.open(mask_path) as src:
         geoms = list(truth.to_crs(src.crs).geometry)

@@ -6,7 +6,6 @@ Prefect tasks. Nothing here imports Prefect.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -23,6 +22,7 @@ from shapely import union_all
 from shapely.geometry.base import BaseGeometry
 
 from models import ModelCard, load_checkpoint
+from models.checkpoint import file_sha256
 
 from .detections import AreaUnit, detections_frame, write_geojson, write_gpkg
 from .errors import AOIError, CRSError, InputError
@@ -30,7 +30,7 @@ from .execute import ExecStats, Workload, execute_local, execute_ray
 from .geobox import GeoBox, utm_crs_for
 from .publish import check_output, staging
 from .quicklook import quicklook
-from .rasters import RasterWriter
+from .rasters import RasterWriter, work_rasters
 from .scenes import SceneInfo, open_scenes
 from .tiling import Tile, plan_tiles
 from .vectorize import vectorize
@@ -195,10 +195,10 @@ def extract_detections(plan: JobPlan, stage: str | os.PathLike[str]) -> int:
     """Vectorize the mask into ranked sites; write GeoJSON and GeoPackage. Returns the count."""
     start = time.perf_counter()
     folder = Path(stage)
-    writer = RasterWriter(folder, plan.grid, plan.card.classes)
+    probabilities, mask = work_rasters(folder)
     sites = vectorize(
-        writer.work_mask,
-        writer.work_probabilities,
+        mask,
+        probabilities,
         plan.tiles,
         plan.grid,
         plan.card.classes,
@@ -231,13 +231,10 @@ def extract_detections(plan: JobPlan, stage: str | os.PathLike[str]) -> int:
 
 
 def _sha256(path: str) -> str | None:
+    """The hash of a local input file; None for URIs (hashing would download them)."""
     if "://" in path or path.startswith("/vsi") or not os.path.isfile(path):
         return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 def code_version() -> str:

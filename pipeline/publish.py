@@ -27,14 +27,12 @@ def check_output(out: str | os.PathLike[str], overwrite: bool) -> Path:
 
 
 @contextmanager
-def staging(
-    out: str | os.PathLike[str], overwrite: bool = False, keep: tuple[str, ...] = ()
-) -> Iterator[Path]:
+def staging(out: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
     """A staging folder beside ``out``, renamed to ``out`` when the block succeeds.
 
     On any exception the staging folder is removed and ``out`` is untouched: a failed job leaves
     no partial output. With ``overwrite`` an existing ``out`` is replaced only after the new one
-    is complete. Subfolders not listed in ``keep`` that start with ``work`` are dropped.
+    is complete. The ``work`` subfolder (intermediate files) is dropped before publishing.
     """
     target = check_output(out, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -45,7 +43,7 @@ def staging(
     try:
         yield tmp
         work = tmp / "work"
-        if work.exists() and "work" not in keep:
+        if work.exists():
             shutil.rmtree(work)
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))

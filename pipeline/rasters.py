@@ -13,11 +13,18 @@ from rasterio.enums import Resampling
 from .geobox import GeoBox
 from .predict import NODATA, TileResult
 
-__all__ = ["MASK_FILE", "PROBABILITIES_FILE", "RasterWriter"]
+__all__ = ["MASK_FILE", "PROBABILITIES_FILE", "RasterWriter", "work_rasters"]
 
 PROBABILITIES_FILE = "probabilities.tif"
 MASK_FILE = "mask.tif"
 _BLOCK = 512
+
+
+def work_rasters(folder: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The working (non-COG) probability and mask rasters of a staging folder: what
+    vectorizing reads, removed when the job is published."""
+    work = Path(folder) / "work"
+    return work / PROBABILITIES_FILE, work / MASK_FILE
 
 
 class RasterWriter:
@@ -36,8 +43,7 @@ class RasterWriter:
         self.folder = Path(folder)
         self.grid = grid
         self.classes = classes
-        self.work_probabilities = self.folder / "work" / PROBABILITIES_FILE
-        self.work_mask = self.folder / "work" / MASK_FILE
+        self.work_probabilities, self.work_mask = work_rasters(self.folder)
         self._prob: rasterio.io.DatasetWriter | None = None
         self._mask: rasterio.io.DatasetWriter | None = None
         self.written = 0

@@ -20,11 +20,14 @@ CODE_FIELDS = ("com_istat_code", "municipality_code", "code", "id")
 NAME_FIELDS = ("name", "municipality", "NAME")
 
 
-def read_vectors(path: str | os.PathLike[str], what: str = "vector file") -> gpd.GeoDataFrame:
+def read_vectors(
+    path: str | os.PathLike[str], what: str = "vector file", allow_empty: bool = False
+) -> gpd.GeoDataFrame:
     """Read a GeoJSON/GeoPackage/shapefile, insisting on a CRS and at least one geometry.
 
     GeoJSON is WGS 84 by definition (RFC 7946); any other file without a CRS (a shapefile
-    without ``.prj``) is refused rather than guessed.
+    without ``.prj``) is refused rather than guessed. A file without features is an error unless
+    ``allow_empty`` (e.g. detections: none found is an answer).
 
     Raises:
         InputNotFoundError, VectorReadError, CRSError, InputError.
@@ -49,7 +52,7 @@ def read_vectors(path: str | os.PathLike[str], what: str = "vector file") -> gpd
                 "`ogr2ogr -a_srs EPSG:4326 out.gpkg in.shp`)"
             )
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
-    if gdf.empty:
+    if gdf.empty and not allow_empty:
         raise InputError(f"{what} {p} holds no geometry: give a file with at least one feature")
     return gdf
 

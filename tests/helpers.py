@@ -35,3 +35,21 @@ def assert_bad_input(proc: subprocess.CompletedProcess, *words: str) -> None:
     assert "Traceback" not in proc.stderr
     for w in words:
         assert w in lines[0], lines[0]
+
+
+def rgb_card(
+    arch: str, args: dict[str, object], model: object, mean: float = 0.0, std: float = 1.0
+):  # type: ignore[no-untyped-def]
+    """A two-class RGB model card at 0.5 m for a test model."""
+    from models import make_card
+
+    return make_card(
+        arch,
+        dict(args),
+        model,
+        classes=["background", "landfill"],  # type: ignore[arg-type]
+        bands=["red", "green", "blue"],
+        mean=[mean] * 3,
+        std=[std] * 3,
+        gsd_m=0.5,
+    )

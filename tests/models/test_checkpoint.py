@@ -15,7 +15,7 @@ from models import (
     load_checkpoint,
     save_checkpoint,
 )
-from tests.helpers import SMALL_ARCH_ARGS
+from tests.helpers import SMALL_ARCH_ARGS, rgb_card
 
 
 def _card(model: PatchClassifier) -> ModelCard:
@@ -95,22 +95,13 @@ def test_edited_weights_fail_the_hash(tmp_path):
 
 
 def test_every_registry_model_roundtrips(tmp_path):
-    from models import ARCHITECTURES, build, make_card
+    from models import ARCHITECTURES, build
 
     assert set(SMALL_ARCH_ARGS) == set(ARCHITECTURES)
     for arch, args in SMALL_ARCH_ARGS.items():
         torch.manual_seed(0)
         model = build(arch, **args).eval()
-        card = make_card(
-            arch,
-            args,
-            model,
-            classes=["background", "landfill"],
-            bands=["red", "green", "blue"],
-            mean=[0.0] * 3,
-            std=[1.0] * 3,
-            gsd_m=0.5,
-        )
+        card = rgb_card(arch, args, model)
         assert card.halo % card.align == 0 and card.halo >= card.offset - card.rf_start
         save_checkpoint(model, tmp_path / arch, card)
         loaded, card2 = load_checkpoint(tmp_path / arch)

@@ -111,3 +111,20 @@ def test_user_defined_classifier():
         heat = fcn(x)
         ref = _patchwise(model, x, 20, 2, heat.shape[2], heat.shape[3])
     torch.testing.assert_close(heat, ref, atol=1e-4, rtol=0)
+
+
+class FunctionalPooling(nn.Module):
+    """Strided pooling by function call: the converter cannot account for its stride."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4 * 3 * 3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(nn.functional.max_pool2d(self.conv(x), 2), 1))
+
+
+def test_functional_strided_pooling_is_refused_by_name():
+    with pytest.raises(ConversionError, match="max_pool2d"):
+        convolutionalize(FunctionalPooling(), patch_size=8)

@@ -12,7 +12,7 @@ from pipeline.geobox import GeoBox
 from pipeline.predict import TilePredictor, read_tile, upsample_heatmap
 from pipeline.scenes import open_scenes, read_window
 from pipeline.tiling import plan_tiles
-from tests.helpers import SMALL_ARCH_ARGS
+from tests.helpers import SMALL_ARCH_ARGS, rgb_card
 
 GRID = GeoBox.from_bounds(
     (500000, 5000000, 500000 + 0.5 * 333, 5000000 + 0.5 * 250), 0.5, CRS.from_epsg(32632)
@@ -65,7 +65,7 @@ def checkpoint(request, model_dir, tmp_path_factory):
     weights (exactness does not depend on training)."""
     if request.param == "patch":
         return model_dir
-    from models import build, make_card, save_checkpoint
+    from models import build, save_checkpoint
 
     torch.manual_seed(0)
     model = build(request.param, **SMALL[request.param]).eval()
@@ -81,16 +81,7 @@ def checkpoint(request, model_dir, tmp_path_factory):
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.3, 0.3)
                 m.running_var.uniform_(0.5, 2.0)
-    card = make_card(
-        request.param,
-        SMALL[request.param],
-        model,
-        classes=["background", "landfill"],
-        bands=["red", "green", "blue"],
-        mean=[120.0] * 3,
-        std=[50.0] * 3,
-        gsd_m=0.5,
-    )
+    card = rgb_card(request.param, SMALL[request.param], model, mean=120.0, std=50.0)
     path = tmp_path_factory.mktemp(request.param) / "model"
     save_checkpoint(model, path, card)
     return path

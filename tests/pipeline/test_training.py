@@ -29,55 +29,39 @@ def _same(a, b) -> bool:
 SMALL = {"patch_size": 32, "channels": [8, 16, 16]}
 
 
-def test_same_seed_same_weights_and_resume_is_seamless(tmp_path, train_scene):
+def test_same_seed_same_weights_and_resume_is_seamless(tmp_path, train_scene, monkeypatch):
+    import models
+
     kw = dict(arch_args=SMALL, samples=300)
     cfg = TrainConfig(epochs=3, seed=7, batch_size=32)
-    train_model("patch", [train_scene.scene], [train_scene.truth], tmp_path / "a", config=cfg, **kw)
-    train_model("patch", [train_scene.scene], [train_scene.truth], tmp_path / "b", config=cfg, **kw)
+    data = ([train_scene.scene], [train_scene.truth])
+    train_model("patch", *data, tmp_path / "a", config=cfg, **kw)
+    train_model("patch", *data, tmp_path / "b", config=cfg, **kw)
     assert _same(_weights(tmp_path / "a"), _weights(tmp_path / "b"))
+    assert load_training_state(tmp_path / "a" / "train-state")["epoch"] == 2  # the last, 0-based
     other = TrainConfig(epochs=3, seed=8, batch_size=32)
-    train_model(
-        "patch", [train_scene.scene], [train_scene.truth], tmp_path / "c", config=other, **kw
-    )
+    train_model("patch", *data, tmp_path / "c", config=other, **kw)
     assert not _same(_weights(tmp_path / "a"), _weights(tmp_path / "c"))
-    # stop after 2 epochs, then resume to 3: the same weights as the uninterrupted run
-    short = TrainConfig(epochs=3, seed=7, batch_size=32)
-    folder = tmp_path / "d"
-    train_model("patch", [train_scene.scene], [train_scene.truth], folder, config=short, **kw)
-    state = load_training_state(folder / "train-state")
-    assert state["epoch"] == 2
-    # rewind to the end of epoch 2 by re-running 2 epochs, then resume
-    two = TrainConfig(epochs=3, seed=7, batch_size=32)
-    import models.train as mt
 
-    real_fit = mt.fit
-    calls = {}
+    # interrupt after the second epoch, then resume: the weights of the uninterrupted run
+    real_fit = models.fit
 
-    def stop_after_two(model, data, config, **k):
-        on_epoch = k.pop("on_epoch")
-
+    def stop_after_two(model, data, config, on_epoch, **k):
         def cb(epoch, metrics, st):
             on_epoch(epoch, metrics, st)
             if epoch == 1:
-                calls["stopped"] = True
                 raise KeyboardInterrupt
 
         return real_fit(model, data, config, on_epoch=cb, **k)
 
-    e = tmp_path / "e"
-    import models
-
-    models.fit = stop_after_two
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            train_model("patch", [train_scene.scene], [train_scene.truth], e, config=two, **kw)
-    finally:
-        models.fit = real_fit
-    assert calls["stopped"]
-    card = json.loads((e / "card.json").read_text())
+    monkeypatch.setattr(models, "fit", stop_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        train_model("patch", *data, tmp_path / "e", config=cfg, **kw)
+    monkeypatch.setattr(models, "fit", real_fit)
+    card = json.loads((tmp_path / "e" / "card.json").read_text())
     assert card["training"]["epochs_done"] == 2
-    train_model("patch", [train_scene.scene], [train_scene.truth], e, config=two, resume=True, **kw)
-    assert _same(_weights(e), _weights(tmp_path / "a"))
+    train_model("patch", *data, tmp_path / "e", config=cfg, resume=True, **kw)
+    assert _same(_weights(tmp_path / "e"), _weights(tmp_path / "a"))
 
 
 def test_training_state_roundtrip(tmp_path):
