@@ -40,11 +40,13 @@ demo: $(STAMP)
 	$(BIN)/wastewatch eval --pred $(DEMO)/out/detections.geojson --truth $(DEMO)/survey/truth.geojson
 
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	RAY_AUTH_MODE=disabled $(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline models flows tests bench
 	$(BIN)/ruff format --check pipeline models flows tests bench
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

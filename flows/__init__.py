@@ -1,5 +1,19 @@
-"""Prefect flows: thin wiring of :mod:`pipeline` functions. No geo logic lives here."""
+"""Prefect flows: thin wiring of :mod:`pipeline` functions. No geo logic lives here.
 
-from .job import aoi_job
+Prefect is imported lazily, so that :func:`flows.settings.prefect_environment` can set its
+environment first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["aoi_job"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "aoi_job":
+        from .job import aoi_job
+
+        return aoi_job
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
-from prefect import flow, task
+from prefect import Task, flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
 
-from pipeline.execute import ExecStats
-from pipeline.job import JobPlan, JobRequest, extract_detections, infer, plan_job, write_provenance
-from pipeline.publish import staging
+from pipeline.errors import WastewatchError
+from pipeline.job import JobPlan, JobRequest, extract_detections, infer, plan_job
+from pipeline.job.execute import ExecStats
+from pipeline.job.provenance import write_provenance
+from pipeline.job.publish import staging
 
-__all__ = ["aoi_job"]
+__all__ = ["aoi_job", "transient"]
+
+
+def transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry a failed task only for failures that may pass (a lost node, a full disk), never
+    for bad input: a ``WastewatchError`` would fail again, after redoing the whole step."""
+    try:
+        state.result(raise_on_failure=True)
+    except WastewatchError:
+        return False
+    except Exception:
+        return True
+    return False
+
 
 # Tasks pass plans and paths, never pixels; results are not cached or persisted: a resumed job
 # is pipeline's business (tile ids), not Prefect's.
@@ -24,7 +41,13 @@ def plan(request: JobRequest) -> JobPlan:
     return plan_job(request)
 
 
-@task(cache_policy=NO_CACHE, persist_result=False, retries=1, retry_delay_seconds=5)
+@task(
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=transient,
+)
 def run_inference(job: JobPlan, stage: str) -> ExecStats:
     return infer(job, stage)
 
@@ -40,41 +63,15 @@ def provenance(job: JobPlan, stage: str, stats: ExecStats, count: int) -> str:
 
 
 @flow(name="aoi-job", log_prints=True)
-def aoi_job(
-    aoi: str,
-    scenes: list[str],
-    model: str,
-    out: str,
-    select: list[str] | None = None,
-    tile_size: int = 1024,
-    threshold: float = 0.5,
-    min_area_m2: float = 50.0,
-    crs: str | None = None,
-    ray_address: str | None = None,
-    executor: Literal["ray", "local"] = "ray",
-    actors: int | None = None,
-    overwrite: bool = False,
-    survey_date: str | None = None,
-) -> str:
-    """Run one area-of-interest job (parameters as ``pipeline.job.JobRequest``); returns the
-    output folder once it is published."""
-    request = JobRequest(
-        aoi=aoi,
-        scenes=tuple(scenes),
-        model=model,
-        out=out,
-        select=tuple(select or ()),
-        tile_size=tile_size,
-        threshold=threshold,
-        min_area_m2=min_area_m2,
-        crs=crs,
-        ray_address=ray_address,
-        executor=executor,
-        actors=actors,
-        overwrite=overwrite,
-        survey_date=survey_date,
-    )
-    job = plan(request)
+def aoi_job(request: JobRequest, planned: JobPlan | None = None) -> str:
+    """Run one area-of-interest job; returns the output folder once it is published.
+
+    Args:
+        request: the job's parameters (the schema the CLI and deployments share).
+        planned: the plan, when the caller already made it (the CLI plans before starting
+            Prefect, so bad input is reported at once); deployments leave it out.
+    """
+    job = planned if planned is not None and planned.request == request else plan(request)
     with staging(request.out, request.overwrite) as stage:
         stats = run_inference(job, str(stage))
         count = detections(job, str(stage))

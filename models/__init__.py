@@ -1,39 +1,97 @@
-"""wastewatch models: pure PyTorch networks, their fully convolutional forms and checkpoints."""
+"""wastewatch models: pure PyTorch networks, their fully convolutional forms and checkpoints.
 
-from .card import ModelCard, halo_for
-from .checkpoint import (
-    load_checkpoint,
-    load_training_state,
-    read_card,
-    save_checkpoint,
-    save_training_state,
-)
-from .convolutionalize import FullyConvolutional, convolutionalize
-from .densify import densify
-from .errors import CheckpointError, ConversionError, ModelConfigError, WastewatchError
-from .geometry import receptive_window
-from .gradcam import grad_cam
-from .losses import IGNORE_INDEX, border_weight_map, segmentation_loss, soft_dice_loss
-from .metrics import (
-    classification_metrics,
-    confusion_matrix,
-    object_metrics,
-    segmentation_metrics,
-)
-from .patch import PatchClassifier
-from .registry import (
-    ARCHITECTURES,
-    PATCH_CLASSIFIERS,
-    arch_name,
-    build,
-    default_card,
-    dense_geometry,
-    make_card,
-    to_dense,
-)
-from .resnet import ResNetClassifier
-from .segmentation import FCN, FCN8s, FCN16s, FCN32s, UNet
-from .train import TrainConfig, TrainData, TrainResult, fit, fit_classifier
+Names are imported lazily from their modules: ``import models.errors`` (what the command line
+needs for its error handling) does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .atrous import densify
+    from .card import ModelCard, halo_for
+    from .checkpoint import (
+        load_checkpoint,
+        load_training_state,
+        read_card,
+        save_checkpoint,
+        save_training_state,
+    )
+    from .errors import CheckpointError, ConversionError, ModelConfigError, WastewatchError
+    from .fully_convolutional import FullyConvolutional, convolutionalize
+    from .geometry import receptive_window
+    from .gradcam import grad_cam
+    from .losses import IGNORE_INDEX, border_weight_map, segmentation_loss, soft_dice_loss
+    from .metrics import (
+        classification_metrics,
+        confusion_matrix,
+        object_metrics,
+        segmentation_metrics,
+    )
+    from .patch import PatchClassifier
+    from .registry import (
+        ARCHITECTURES,
+        PATCH_CLASSIFIERS,
+        arch_name,
+        build,
+        default_card,
+        dense_geometry,
+        make_card,
+        to_dense,
+    )
+    from .resnet import ResNetClassifier
+    from .segmentation import FCN, FCN8s, FCN16s, FCN32s, UNet
+    from .train import TrainConfig, TrainData, TrainResult, fit, fit_classifier
+
+_WHERE = {
+    "ARCHITECTURES": "registry",
+    "CheckpointError": "errors",
+    "ConversionError": "errors",
+    "FCN": "segmentation",
+    "FCN16s": "segmentation",
+    "FCN32s": "segmentation",
+    "FCN8s": "segmentation",
+    "FullyConvolutional": "fully_convolutional",
+    "IGNORE_INDEX": "losses",
+    "ModelCard": "card",
+    "ModelConfigError": "errors",
+    "PATCH_CLASSIFIERS": "registry",
+    "PatchClassifier": "patch",
+    "ResNetClassifier": "resnet",
+    "TrainConfig": "train",
+    "TrainData": "train",
+    "TrainResult": "train",
+    "UNet": "segmentation",
+    "WastewatchError": "errors",
+    "arch_name": "registry",
+    "border_weight_map": "losses",
+    "build": "registry",
+    "classification_metrics": "metrics",
+    "confusion_matrix": "metrics",
+    "convolutionalize": "fully_convolutional",
+    "default_card": "registry",
+    "dense_geometry": "registry",
+    "densify": "atrous",
+    "fit": "train",
+    "fit_classifier": "train",
+    "grad_cam": "gradcam",
+    "halo_for": "card",
+    "load_checkpoint": "checkpoint",
+    "load_training_state": "checkpoint",
+    "make_card": "registry",
+    "object_metrics": "metrics",
+    "read_card": "checkpoint",
+    "receptive_window": "geometry",
+    "save_checkpoint": "checkpoint",
+    "save_training_state": "checkpoint",
+    "segmentation_loss": "losses",
+    "segmentation_metrics": "metrics",
+    "soft_dice_loss": "losses",
+    "to_dense": "registry",
+}
+
 
 __all__ = [
     "ARCHITECTURES",
@@ -81,3 +139,9 @@ __all__ = [
     "soft_dice_loss",
     "to_dense",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,7 +7,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ModelCard", "halo_for"]
+__all__ = ["CARD_SCHEMA_VERSION", "ModelCard", "halo_for"]
+
+#: version of the card.json layout; a card of a newer version is refused, not misread.
+CARD_SCHEMA_VERSION = 1
 
 
 def halo_for(receptive_field: int, output_stride: int, offset: int, rf_start: int = 0) -> int:
@@ -79,10 +82,17 @@ class ModelCard:
     content_hash: str = ""
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+        doc = {"schema_version": CARD_SCHEMA_VERSION, **dataclasses.asdict(self)}
+        return json.dumps(doc, indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+        version = data.get("schema_version", 1)
+        if not isinstance(version, int) or version > CARD_SCHEMA_VERSION:
+            raise ValueError(
+                f"schema_version {version!r} is newer than this wastewatch reads "
+                f"({CARD_SCHEMA_VERSION}): upgrade wastewatch"
+            )
         names = {f.name for f in dataclasses.fields(cls)}
         missing = {
             f.name

@@ -8,8 +8,8 @@ from typing import Any
 from torch import nn
 
 from .card import ModelCard, halo_for
-from .convolutionalize import FullyConvolutional, convolutionalize
 from .errors import ModelConfigError
+from .fully_convolutional import FullyConvolutional, convolutionalize
 from .geometry import receptive_window
 from .patch import PatchClassifier
 from .resnet import ResNetClassifier

@@ -161,6 +161,7 @@ def fit(
     *,
     state: dict[str, Any] | None = None,
     on_epoch: Callable[[int, dict[str, float], dict[str, Any]], None] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
     rank: int = 0,
     world_size: int = 1,
 ) -> TrainResult:
@@ -177,6 +178,8 @@ def fit(
         state: a state given to ``on_epoch`` by an earlier run: training resumes after it.
         on_epoch: called after every epoch with (epoch, metrics, state); the state holds the
             optimizer, scheduler and random generators as tensors and plain values.
+        on_step: called after every optimizer step with (step in the epoch, steps per epoch),
+            e.g. to draw a progress bar with an ETA.
         rank: this worker's rank when training data-parallel.
         world_size: workers; each takes its share of every epoch's steps.
 
@@ -271,6 +274,8 @@ def fit(
             optimizer.step()
             scheduler.step()
             total += loss.item()
+            if on_step is not None:
+                on_step(step + 1, steps)
         metrics: dict[str, float] = {"loss": total / steps, "lr": float(scheduler.get_last_lr()[0])}
         if n_val:
             metrics.update({f"val_{k}": v for k, v in evaluate(base, data, val_idx).items()})

@@ -1,11 +1,19 @@
-"""wastewatch pipeline: geo I/O, planning, tiled execution on Ray, rasters, vectors, CLI.
+"""wastewatch pipeline: one subpackage per part of the data flow.
 
-Submodules are imported lazily by the command line; the public API is re-exported here.
+- :mod:`pipeline.geo`: grids, scenes, vector inputs, raster and vector writing (no torch, Ray,
+  Prefect);
+- :mod:`pipeline.job`: the AOI job: request schema, plan, tiling, per-tile prediction,
+  execution on Ray, vectorizing, detections, provenance, publishing;
+- :mod:`pipeline.report`: quicklooks and reports for people;
+- :mod:`pipeline.training`: labelled datasets, training runs, Ray Train;
+- :mod:`pipeline.synthetic`: synthetic scenes and revisits;
+- :mod:`pipeline.evaluation`: detections scored against truth;
+- :mod:`pipeline.cli`: the ``wastewatch`` command.
+
+Names are re-exported lazily: ``import pipeline`` pulls in neither torch, GDAL nor Ray.
 """
 
-from __future__ import annotations
-
-from typing import Any
+from ._lazy import lazy_exports
 
 __all__ = [
     "GeoBox",
@@ -17,27 +25,21 @@ __all__ = [
     "plan_tiles",
     "run_job",
     "synth_scene",
-    "train_patch_model",
+    "train_model",
 ]
 
-_WHERE = {
-    "GeoBox": "geobox",
-    "JobRequest": "job",
-    "plan_job": "job",
-    "run_job": "job",
-    "Tile": "tiling",
-    "plan_tiles": "tiling",
-    "TilePredictor": "predict",
-    "evaluate_detections": "evaluate",
-    "synth_scene": "synth",
-    "train_patch_model": "training",
-}
-
-
-def __getattr__(name: str) -> Any:
-    # Lazy re-exports: `import pipeline` must not pull in torch, GDAL or Ray.
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "GeoBox": ".geo",
+        "JobRequest": ".job.request",
+        "plan_job": ".job.plan",
+        "run_job": ".job.run",
+        "Tile": ".job.tiling",
+        "plan_tiles": ".job.tiling",
+        "TilePredictor": ".job.predict",
+        "evaluate_detections": ".evaluation",
+        "synth_scene": ".synthetic",
+        "train_model": ".training.train",
+    },
+)

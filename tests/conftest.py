@@ -31,21 +31,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def train_scene(tmp_path_factory: pytest.TempPathFactory):
-    from pipeline.synth import synth_scene
+    from pipeline.synthetic import synth_scene
 
     return synth_scene(tmp_path_factory.mktemp("train"), size=1024, gsd=0.5, seed=11, landfills=40)
 
 
 @pytest.fixture(scope="session")
 def survey_scene(tmp_path_factory: pytest.TempPathFactory):
-    from pipeline.synth import synth_scene
+    from pipeline.synthetic import synth_scene
 
     return synth_scene(tmp_path_factory.mktemp("survey"), size=640, gsd=0.5, seed=12, landfills=10)
 
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory, train_scene) -> Path:
-    from pipeline.training import train_patch_model
+    from pipeline.training.train import train_patch_model
 
     out = tmp_path_factory.mktemp("model") / "model"
     train_patch_model(

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from pipeline.evaluate import evaluate_detections
+from pipeline.evaluation import evaluate_detections
+from pipeline.job import JobRequest
 
 
 @pytest.mark.slow
@@ -16,15 +17,15 @@ def test_aoi_job_flow(tmp_path, survey_scene, model_dir, ray_local, prefect_harn
     from flows.job import aoi_job
 
     out = tmp_path / "out"
-    state = aoi_job(
+    request = JobRequest(
         aoi=str(survey_scene.aoi),
-        scenes=[str(survey_scene.scene)],
+        scenes=(str(survey_scene.scene),),
         model=str(model_dir),
         out=str(out),
         tile_size=256,
         survey_date="2026-06-15",
-        return_state=True,
     )
+    state = aoi_job(request, return_state=True)
     assert state.is_completed(), state
     assert state.result() == str(out)
     run = json.loads((out / "run.json").read_text())
@@ -57,9 +58,11 @@ def test_flow_bad_input_leaves_no_output(tmp_path, survey_scene, prefect_harness
 
     with pytest.raises(CheckpointError):
         aoi_job(
-            aoi=str(survey_scene.aoi),
-            scenes=[str(survey_scene.scene)],
-            model=str(tmp_path / "missing"),
-            out=str(tmp_path / "out"),
+            JobRequest(
+                aoi=str(survey_scene.aoi),
+                scenes=(str(survey_scene.scene),),
+                model=str(tmp_path / "missing"),
+                out=str(tmp_path / "out"),
+            )
         )
     assert not (tmp_path / "out").exists()

@@ -59,7 +59,7 @@ def test_object_metrics_agree_with_polygon_evaluation():
     from shapely.geometry import box, shape
 
     from models import object_metrics
-    from pipeline.evaluate import match_polygons
+    from pipeline.evaluation import match_polygons
 
     rng = np.random.default_rng(0)
     truth = [

@@ -6,7 +6,7 @@ import torch
 
 from models import ResNetClassifier, convolutionalize
 
-from .test_convolutionalize import _patchwise
+from .test_fully_convolutional import _patchwise
 
 
 def _randomize_bn(model: torch.nn.Module) -> torch.nn.Module:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from shapely.geometry import box
 
-from pipeline.evaluate import match_polygons
+from pipeline.evaluation import match_polygons
 
 
 def test_matching_is_one_to_one_and_thresholded():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.predict import TilePredictor, read_tile
-from pipeline.scenes import open_scenes
-from pipeline.tiling import plan_tiles
+from pipeline.geo import open_scenes
+from pipeline.job.predict import TilePredictor, read_tile
+from pipeline.job.tiling import plan_tiles
 
 
 @pytest.mark.gpu

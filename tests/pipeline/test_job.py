@@ -9,9 +9,9 @@ from rio_cogeo.cogeo import cog_validate
 from shapely.geometry import shape
 from shapely.geometry.polygon import LinearRing
 
-from pipeline.evaluate import evaluate_detections
+from pipeline.evaluation import evaluate_detections
 from pipeline.job import JobRequest, run_job
-from pipeline.synth import synth_scene
+from pipeline.synthetic import synth_scene
 
 FIELDS = {
     "site_id",
@@ -126,7 +126,7 @@ def test_sites_land_on_the_truth_in_another_crs_and_gsd(tmp_path, model_dir):
 
 
 def test_failed_job_leaves_nothing(tmp_path, survey_scene, model_dir, monkeypatch):
-    import pipeline.job as job
+    import pipeline.job.run as job
 
     def boom(*a, **k):
         raise RuntimeError("disk full")

@@ -8,7 +8,7 @@ import rasterio
 from rasterio.windows import Window
 from shapely.geometry import box, shape
 
-from pipeline.synth import render_block, synth_scene
+from pipeline.synthetic import render_block, synth_scene
 
 
 def _digest(path) -> str:
@@ -36,7 +36,7 @@ def test_seeded_and_georeferenced(tmp_path):
 
 def test_blocks_render_independently(tmp_path):
     r = synth_scene(tmp_path / "s", size=300, gsd=0.5, seed=2, landfills=3)
-    from pipeline.synth import make_sites
+    from pipeline.synthetic import make_sites
 
     sites = make_sites(box(*r.grid.bounds).buffer(-30), 3, 2)
     whole = render_block(r.grid, Window(0, 0, 300, 300), sites, 2)
@@ -58,7 +58,7 @@ def test_aoi_scene_has_nodata_outside(tmp_path):
 
 
 def test_sites_have_sizes_and_styles(tmp_path):
-    from pipeline.synth import SITE_STYLES, make_sites
+    from pipeline.synthetic import SITE_STYLES, make_sites
 
     sites = make_sites(box(0, 0, 2000, 2000), 60, seed=3)
     assert len(sites) == 60
@@ -71,7 +71,7 @@ def test_sites_have_sizes_and_styles(tmp_path):
 
 
 def test_revisit_changes_sites_and_keeps_the_landscape(tmp_path):
-    from pipeline.synth import synth_revisit
+    from pipeline.synthetic import synth_revisit
 
     a = synth_scene(tmp_path / "a", size=512, gsd=0.5, seed=8, landfills=10)
     b = synth_revisit(tmp_path / "a", tmp_path / "b", seed=4)

@@ -8,10 +8,9 @@ from rasterio.windows import Window
 from shapely.geometry import box
 
 from pipeline.errors import InputError
-from pipeline.geobox import GeoBox
-from pipeline.predict import TilePredictor, read_tile, upsample_heatmap
-from pipeline.scenes import open_scenes, read_window
-from pipeline.tiling import plan_tiles
+from pipeline.geo import GeoBox, open_scenes, read_window
+from pipeline.job.predict import TilePredictor, read_tile, upsample_heatmap
+from pipeline.job.tiling import plan_tiles
 from tests.helpers import SMALL_ARCH_ARGS, rgb_card
 
 GRID = GeoBox.from_bounds(

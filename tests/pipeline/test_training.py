@@ -12,9 +12,9 @@ import torch
 from safetensors.torch import load_file
 
 from models import TrainConfig, load_training_state, save_training_state
-from pipeline.datasets import load_labelled_scenes
 from pipeline.errors import InputError
-from pipeline.training import train_model
+from pipeline.training.datasets import load_labelled_scenes
+from pipeline.training.train import train_model
 from tests.helpers import assert_bad_input, wastewatch
 
 
@@ -112,7 +112,7 @@ def _points(truth_path, scene_path, out, background_points=400, seed=0):
 
 
 def test_point_labels_beat_always_background(tmp_path, train_scene, survey_scene):
-    from pipeline.evaluate import evaluate_detections
+    from pipeline.evaluation import evaluate_detections
     from pipeline.job import JobRequest, run_job
 
     labels = _points(train_scene.truth, train_scene.scene, tmp_path / "points.geojson")

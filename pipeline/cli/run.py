@@ -1,0 +1,56 @@
+"""``wastewatch run``: one AOI job, as a Prefect flow or directly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .options import job_options
+
+__all__ = ["print_outputs", "run_cmd"]
+
+
+@click.command("run")
+@job_options
+@click.option("--no-prefect", is_flag=True, help="Run the steps directly, without a Prefect flow.")
+def run_cmd(no_prefect: bool, **params: Any) -> None:
+    """Run the AOI job: tiles -> Ray -> COG rasters -> ranked site polygons, as a Prefect flow."""
+    from ..job.plan import plan_job
+    from ..job.request import JobRequest
+    from ..job.run import run_job
+
+    request = JobRequest.parse(**params)
+    plan = plan_job(request)  # every input checked before an orchestrator or cluster starts
+    if no_prefect:
+        run_job(request, plan)
+    else:
+        from flows.settings import prefect_environment
+
+        prefect_environment()
+        from flows.job import aoi_job
+
+        aoi_job(request, planned=plan)
+    print_outputs(Path(request.out))
+
+
+def print_outputs(out: Path) -> None:
+    """What a finished job wrote, one line per output, and its throughput."""
+    run = json.loads((out / "run.json").read_text())
+    ex = run["execution"]
+    click.echo(f"outputs in {out}/")
+    for name, what in (
+        ("probabilities.tif", "probability COG"),
+        ("mask.tif", "class mask COG"),
+        ("detections.geojson", f"{run['detections']} sites, EPSG:4326"),
+        ("detections.gpkg", f"sites, {run['grid']['crs']}"),
+        ("quicklook.png", "picture with the sites outlined"),
+        ("run.json", "provenance"),
+    ):
+        click.echo(f"  {name:<20} {what}")
+    click.echo(
+        f"{ex['tiles']} tiles, {ex['pixels'] / 1e6:.1f} Mpx in {ex['seconds']:.1f} s "
+        f"({ex['megapixels_per_second']:.2f} Mpx/s, {ex['executor']}, {ex['device']})"
+    )

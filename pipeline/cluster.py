@@ -1,0 +1,70 @@
+"""Ray sessions: connect to a cluster or start a local Ray, whatever the working directory."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ray_session", "state_dir"]
+
+log = logging.getLogger("wastewatch")
+_CHDIR = threading.Lock()
+
+
+def state_dir() -> Path:
+    """The project-local state folder (Prefect's database, Ray Train's storage, ...):
+    ``$WASTEWATCH_STATE_DIR`` or ``./.wastewatch``."""
+    return Path(os.environ.get("WASTEWATCH_STATE_DIR", ".wastewatch")).absolute()
+
+
+def _code_root() -> Path:
+    """The folder that holds this installation's ``pipeline`` and ``models`` packages."""
+    return Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def _neutral_cwd() -> Iterator[None]:
+    # Ray puts the driver's working directory first on every worker's sys.path: a user's own
+    # `models/` or `pipeline/` folder there would shadow ours in the workers. Ray reads the
+    # directory once, when connecting; during that moment it is the folder holding our code.
+    with _CHDIR:
+        here = os.getcwd()
+        os.chdir(_code_root())
+        try:
+            yield
+        finally:
+            os.chdir(here)
+
+
+@contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[Any]:
+    """Connect to ``address`` (a cluster) or start a local Ray; shut down only what we started.
+
+    Ray's start-up lines and worker output follow the ``wastewatch`` logger: with ``-q`` (level
+    WARNING) nothing but warnings reaches the terminal.
+    """
+    import ray
+
+    if ray.is_initialized():
+        yield ray
+        return
+    quiet = not log.isEnabledFor(logging.INFO)
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": not quiet,
+        "logging_level": logging.WARNING if quiet else logging.INFO,
+    }
+    with _neutral_cwd():
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=num_cpus or os.cpu_count(), **kwargs)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()

@@ -1,0 +1,139 @@
+"""Streaming tile cores into GeoTIFFs, then converting them to Cloud-Optimized GeoTIFFs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+
+from .grid import GeoBox
+
+__all__ = ["MASK_FILE", "NODATA", "PROBABILITIES_FILE", "SCALE", "RasterWriter", "work_rasters"]
+
+#: nodata value of the uint8 output rasters.
+NODATA = 255
+#: probabilities are stored as round(p * SCALE), 0..254.
+SCALE = 254
+
+PROBABILITIES_FILE = "probabilities.tif"
+MASK_FILE = "mask.tif"
+_BLOCK = 512
+
+
+def work_rasters(folder: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The working (non-COG) probability and mask rasters of a staging folder: what
+    vectorizing reads, removed when the job is published."""
+    work = Path(folder) / "work"
+    return work / PROBABILITIES_FILE, work / MASK_FILE
+
+
+class RasterWriter:
+    """The single writer of a job's rasters.
+
+    Cores are written at their windows into tiled, compressed working GeoTIFFs as they arrive (in
+    any order); :meth:`finish` converts them to COGs with overviews. Memory is one tile.
+
+    Args:
+        folder: the job's staging folder.
+        grid: the output grid.
+        classes: class names, index 0 the background.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str], grid: GeoBox, classes: list[str]) -> None:
+        self.folder = Path(folder)
+        self.grid = grid
+        self.classes = classes
+        self.work_probabilities, self.work_mask = work_rasters(self.folder)
+        self._prob: rasterio.io.DatasetWriter | None = None
+        self._mask: rasterio.io.DatasetWriter | None = None
+        self.written = 0
+
+    def _profile(self, count: int) -> dict[str, object]:
+        return {
+            "driver": "GTiff",
+            "width": self.grid.width,
+            "height": self.grid.height,
+            "count": count,
+            "dtype": "uint8",
+            "crs": self.grid.crs.to_wkt(),
+            "transform": self.grid.transform,
+            "nodata": NODATA,
+            "tiled": True,
+            "blockxsize": _BLOCK,
+            "blockysize": _BLOCK,
+            "compress": "deflate",
+            "BIGTIFF": "IF_SAFER",
+            "SPARSE_OK": "TRUE",
+        }
+
+    def __enter__(self) -> RasterWriter:
+        self.work_probabilities.parent.mkdir(parents=True, exist_ok=True)
+        n_fg = len(self.classes) - 1
+        self._prob = rasterio.open(self.work_probabilities, "w", **self._profile(n_fg))
+        self._mask = rasterio.open(self.work_mask, "w", **self._profile(1))
+        for band, name in enumerate(self.classes[1:], start=1):
+            self._prob.set_band_description(band, f"p({name}) x 254")
+        self._mask.set_band_description(1, "class id")
+        return self
+
+    def write(self, window: Window, probabilities: np.ndarray, mask: np.ndarray) -> None:
+        """Write one window: ``probabilities`` (bands, h, w) and ``mask`` (h, w), uint8."""
+        assert self._prob is not None and self._mask is not None, "use RasterWriter as a context"
+        self._prob.write(probabilities, window=window)
+        self._mask.write(mask, window=window, indexes=1)
+        self.written += 1
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for ds in (self._prob, self._mask):
+            if ds is not None:
+                ds.close()
+        self._prob = self._mask = None
+
+    def finish(self) -> tuple[Path, Path]:
+        """Convert the working rasters into COGs in the staging folder; returns their paths."""
+        classes = ",".join(self.classes)
+        probabilities = self.folder / PROBABILITIES_FILE
+        mask = self.folder / MASK_FILE
+        _to_cog(
+            self.work_probabilities,
+            probabilities,
+            Resampling.average,
+            {
+                "CLASSES": classes,
+                "SCALE": "254",
+                "NODATA_MEANING": "no valid imagery or outside AOI",
+            },
+        )
+        _to_cog(
+            self.work_mask,
+            mask,
+            Resampling.nearest,
+            {"CLASSES": classes, "NODATA_MEANING": "no valid imagery or outside AOI"},
+        )
+        return probabilities, mask
+
+
+def _to_cog(src_path: Path, dst_path: Path, resampling: Resampling, tags: dict[str, str]) -> None:
+    with rasterio.open(src_path, "r+") as src:
+        src.update_tags(**tags)
+    rasterio.shutil.copy(
+        src_path,
+        dst_path,
+        driver="COG",
+        COMPRESS="DEFLATE",
+        BLOCKSIZE=_BLOCK,
+        OVERVIEW_RESAMPLING=resampling.name.upper(),
+        BIGTIFF="IF_SAFER",
+        NUM_THREADS="ALL_CPUS",
+    )

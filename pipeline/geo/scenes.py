@@ -1,0 +1,196 @@
+"""Scene inputs: open, check and describe GeoTIFF/COG/VRT scenes, and read windows of them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from pyproj import CRS, Transformer
+from rasterio.enums import ColorInterp, Resampling
+from rasterio.errors import RasterioError
+from rasterio.vrt import WarpedVRT
+from shapely import segmentize
+from shapely.geometry import box
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import transform as shp_transform
+
+from ..errors import CRSError, InputError, InputNotFoundError, SceneReadError
+from .grid import GeoBox
+
+__all__ = ["SceneInfo", "gdal_reason", "open_scenes", "read_window"]
+
+
+@dataclass(frozen=True)
+class SceneInfo:
+    """What the planner needs of one scene.
+
+    Attributes:
+        path: the scene (a local path or any GDAL-readable URI).
+        crs: WKT of the scene CRS.
+        bounds: (left, bottom, right, top) in the scene CRS.
+        count: bands.
+        dtype: pixel type.
+        nodata: nodata value, or None (then the dataset's mask, or all valid).
+        resolution: (x, y) pixel size in scene CRS units.
+        acquired: acquisition date (ISO) from the tags, or "" when unknown.
+        alpha: the (1-based) indexes of alpha bands.
+    """
+
+    path: str
+    crs: str
+    bounds: tuple[float, float, float, float]
+    count: int
+    dtype: str
+    nodata: float | None
+    resolution: tuple[float, float]
+    acquired: str
+    alpha: tuple[int, ...] = ()
+
+    def footprint(self, crs: CRS) -> BaseGeometry:
+        """The scene's bounding box reprojected to ``crs`` (densified edges)."""
+        outline = box(*self.bounds)
+        outline = segmentize(outline, max(outline.length / 400, 1e-9))
+        to_crs = Transformer.from_crs(CRS.from_wkt(self.crs), crs, always_xy=True).transform
+        return shp_transform(to_crs, outline)
+
+
+def _describe(path: str) -> SceneInfo:
+    is_local = "://" not in path and not path.startswith("/vsi")
+    if is_local and not Path(path).exists():
+        raise InputNotFoundError(f"scene {path} does not exist: check the path")
+    try:
+        with rasterio.open(path) as src:
+            if src.crs is None:
+                raise CRSError(
+                    f"scene {path} has no CRS: assign one with "
+                    f"`rio edit-info --crs EPSG:32632 {path}`"
+                )
+            if src.transform.is_identity or src.transform.b != 0 or src.transform.d != 0:
+                raise SceneReadError(
+                    f"scene {path} has no north-up georeferencing: warp it first "
+                    f"(`gdalwarp -t_srs EPSG:32632 {path} out.tif`)"
+                )
+            alpha = [i + 1 for i, ci in enumerate(src.colorinterp) if ci == ColorInterp.alpha]
+            tags = src.tags()
+            acquired = tags.get("ACQUISITION_DATE") or tags.get("TIFFTAG_DATETIME", "")[
+                :10
+            ].replace(":", "-")
+            return SceneInfo(
+                path=path,
+                crs=src.crs.to_wkt(),
+                bounds=tuple(src.bounds),
+                count=src.count,
+                alpha=tuple(alpha),
+                dtype=src.dtypes[0],
+                nodata=src.nodata,
+                resolution=src.res,
+                acquired=acquired,
+            )
+    except RasterioError as exc:
+        raise SceneReadError(
+            f"scene {path} cannot be read as a raster ({gdal_reason(exc)}): "
+            "give a GeoTIFF, COG or VRT"
+        ) from None
+
+
+def gdal_reason(exc: BaseException) -> str:
+    """The first line of what GDAL said, also when rasterio wraps it in "Read or write failed.
+    See previous exception for details." (the cause is chained, not in the message)."""
+    seen = exc
+    while seen.__cause__ is not None or seen.__context__ is not None:
+        seen = seen.__cause__ or seen.__context__  # type: ignore[assignment]
+    for candidate in (seen, exc):
+        text = str(candidate).strip()
+        if text and "See previous exception" not in text:
+            return text.splitlines()[0].rstrip(".")
+    return type(exc).__name__
+
+
+def open_scenes(paths: list[str | os.PathLike[str]], bands: int | None = None) -> list[SceneInfo]:
+    """Describe and check the scenes; newest acquisition first (then in the order given).
+
+    Raises:
+        InputError: no scenes, or a band count that differs from the model's (an alpha band
+            counts: the model would read it as data).
+        InputNotFoundError, SceneReadError, CRSError: per scene.
+    """
+    if not paths:
+        raise InputError("no scenes given: pass at least one --scenes FILE")
+    infos = [_describe(os.fspath(p)) for p in paths]
+    for info in infos:
+        if bands is not None and info.count != bands:
+            picks = " ".join(f"-b {i}" for i in range(1, bands + 1))
+            alpha = f" (band {info.alpha[0]} is alpha)" if info.alpha else ""
+            mask = f" -mask {info.alpha[0]}" if info.alpha else ""
+            raise InputError(
+                f"scene {info.path} has {info.count} bands{alpha} but the model reads {bands}: "
+                f"give {bands}-band imagery in the model's band order "
+                f"(e.g. `gdal_translate {picks}{mask} {info.path} out.tif`)"
+            )
+    order = sorted(
+        range(len(infos)), key=lambda i: (infos[i].acquired == "", _neg(infos[i].acquired), i)
+    )
+    return [infos[i] for i in order]
+
+
+def _neg(date: str) -> tuple[int, ...]:
+    digits = [int(p) for p in date.split("-") if p.isdigit()]
+    return tuple(-d for d in digits)
+
+
+def read_window(
+    scenes: list[SceneInfo],
+    grid: GeoBox,
+    window: rasterio.windows.Window,
+    bands: int,
+    resampling: Resampling = Resampling.bilinear,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read a window of the output grid from the scenes, reprojected on the fly.
+
+    Every scene is read through a ``WarpedVRT`` onto the window's own transform; the first valid
+    pixel wins, scenes being ordered newest first. A pixel is valid where the dataset's mask
+    says so and every band is finite (NaN and infinities in float scenes are nodata).
+
+    Returns:
+        ``(pixels, valid)``: pixels (bands, h, w) in the scenes' dtype promoted to float32,
+        and a boolean validity mask (h, w).
+    """
+    h, w = int(window.height), int(window.width)
+    transform = grid.window_transform(window)
+    pixels = np.zeros((bands, h, w), np.float32)
+    valid = np.zeros((h, w), bool)
+    dst_crs = grid.crs.to_wkt()
+    for scene in scenes:
+        try:
+            with (
+                rasterio.open(scene.path) as src,
+                WarpedVRT(
+                    src,
+                    crs=dst_crs,
+                    transform=transform,
+                    width=w,
+                    height=h,
+                    resampling=resampling,
+                    src_nodata=src.nodata,
+                    nodata=src.nodata,
+                ) as vrt,
+            ):
+                data = vrt.read(indexes=list(range(1, bands + 1)), out_dtype="float32")
+                mask = vrt.dataset_mask() > 0
+        except RasterioError as exc:
+            raise SceneReadError(
+                f"scene {scene.path} failed to read ({gdal_reason(exc)}): the file is "
+                "truncated or corrupt; replace it (`gdalinfo -checksum` finds bad files)"
+            ) from None
+        if np.issubdtype(np.dtype(scene.dtype), np.floating):
+            mask &= np.isfinite(data).all(axis=0)
+        take = mask & ~valid
+        if take.any():
+            pixels[:, take] = data[:, take]
+            valid |= take
+        if valid.all():
+            break
+    return pixels, valid

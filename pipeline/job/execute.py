@@ -1,0 +1,230 @@
+"""Running the per-tile work: in this process, or on Ray (CPU read tasks feeding model actors)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shapely.geometry.base import BaseGeometry
+
+from ..cluster import ray_session
+from ..errors import WastewatchError, warn
+from ..geo import GeoBox, SceneInfo
+from ..progress import progress
+from .predict import TileInput, TilePredictor, TileResult, read_tile
+from .tiling import Tile
+
+__all__ = ["ExecStats", "Workload", "execute_local", "execute_ray"]
+
+log = logging.getLogger("wastewatch")
+Sink = Callable[[TileResult], None]
+
+
+@dataclass
+class ExecStats:
+    """Counts and timings of an execution."""
+
+    tiles: int = 0
+    empty_tiles: int = 0
+    pixels: int = 0
+    seconds: float = 0.0
+    executor: str = "local"
+    workers: int = 1
+    device: str = "cpu"
+
+    @property
+    def megapixels_per_second(self) -> float:
+        return self.pixels / 1e6 / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tiles": self.tiles,
+            "empty_tiles": self.empty_tiles,
+            "pixels": self.pixels,
+            "seconds": round(self.seconds, 3),
+            "megapixels_per_second": round(self.megapixels_per_second, 3),
+            "executor": self.executor,
+            "workers": self.workers,
+            "device": self.device,
+        }
+
+
+def _count(stats: ExecStats, result: TileResult) -> None:
+    stats.tiles += 1
+    stats.pixels += int(result.tile.core.width * result.tile.core.height)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What every tile of a job needs besides its own window.
+
+    Attributes:
+        scenes: the scenes, newest first.
+        grid: the output grid.
+        aoi: the area of interest in the grid's CRS (outputs are nodata outside it).
+        checkpoint: the model's checkpoint folder (each worker loads it).
+        bands: bands the model reads.
+        threshold: probability from which a pixel is a detection.
+    """
+
+    scenes: list[SceneInfo]
+    grid: GeoBox
+    aoi: BaseGeometry | None
+    checkpoint: str
+    bands: int
+    threshold: float = 0.5
+
+    def read(self, tile: Tile) -> TileInput:
+        return read_tile(tile, self.scenes, self.grid, self.bands, self.aoi)
+
+
+def execute_local(
+    tiles: list[Tile], work: Workload, sink: Sink, *, device: str = "auto"
+) -> ExecStats:
+    """Read, predict and write every tile in this process, one after another."""
+    start = time.perf_counter()
+    predictor = TilePredictor(work.checkpoint, device=device, threshold=work.threshold)
+    stats = ExecStats(executor="local", device=str(predictor.device))
+    with progress(len(tiles), "tiles") as advance:
+        for tile in tiles:
+            item = work.read(tile)
+            stats.empty_tiles += item.empty
+            result = predictor.predict(item)
+            sink(result)
+            _count(stats, result)
+            advance(1)
+    stats.seconds = time.perf_counter() - start
+    return stats
+
+
+class _PredictorActor:
+    """A model held on one device; Ray instantiates it remotely."""
+
+    def __init__(self, checkpoint: str, device: str, threads: int, threshold: float) -> None:
+        self.predictor = TilePredictor(
+            checkpoint, device=device, threads=threads, threshold=threshold
+        )
+
+    def device(self) -> str:
+        return str(self.predictor.device)
+
+    def predict(self, item: TileInput) -> TileResult:
+        return self.predictor.predict(item)
+
+
+def _read_task(tile: Tile, work: Workload) -> TileInput:
+    return work.read(tile)
+
+
+def _placement(
+    gpus: int, cpus: float, actors: int | None
+) -> tuple[int, dict[str, float], float, str]:
+    """How many model actors, with which resources, and the CPUs of one read task.
+
+    With GPUs: one actor per GPU (or ``actors``, at most the GPUs: an actor asking for a GPU
+    that does not exist waits forever). On CPUs only, reading must keep at least one core (half
+    of one on a one-CPU cluster): actors that held every CPU would starve the read tasks and
+    the job would hang, so ``actors`` is capped, with a warning, to leave that core free.
+
+    Returns:
+        ``(actors, actor resources, CPUs per read task, device)``.
+    """
+    if gpus:
+        n = min(actors or gpus, gpus)
+        if actors and actors > gpus:
+            warn(f"--actors {actors} is more than the cluster's {gpus} GPU(s): using {gpus}")
+        return n, {"num_gpus": 1, "num_cpus": 1}, 1.0, "cuda"
+    read_cpus = 1.0 if cpus >= 2 else cpus / 2
+    free = cpus - read_cpus
+    n = actors or 1
+    most = max(1, int(free))
+    if n > most:
+        warn(
+            f"--actors {n} would take every CPU of the cluster ({cpus:g}) and leave none for "
+            f"reading tiles: using {most} actor(s)"
+        )
+        n = most
+    return n, {"num_cpus": min(1.0, free / n)}, read_cpus, "cpu"
+
+
+def execute_ray(
+    tiles: list[Tile],
+    work: Workload,
+    sink: Sink,
+    *,
+    address: str | None = None,
+    actors: int | None = None,
+    max_in_flight: int | None = None,
+) -> ExecStats:
+    """Fan the tiles out on Ray and hand each result to ``sink`` in the calling process.
+
+    Reading and reprojection run in CPU tasks; inference runs in actors that each hold the
+    model (one per GPU when the cluster has GPUs, else ``actors`` CPU actors). At most
+    ``max_in_flight`` tiles are between reading and writing at once, so memory is bounded by the
+    tile size, not the scene. Failed tasks are retried by Ray; an actor that dies is restarted.
+    """
+    start = time.perf_counter()
+    with ray_session(address) as ray:
+        from ray.exceptions import RayTaskError
+
+        resources = ray.cluster_resources()
+        n_actors, actor_opts, read_cpus, device = _placement(
+            int(resources.get("GPU", 0)), float(resources.get("CPU", 1)), actors
+        )
+        # a CPU actor holds at most one CPU of Ray's accounting but computes with its share of
+        # the cores: reading is light next to the network
+        threads = max(1, int(resources.get("CPU", 1)) // n_actors) if device == "cpu" else 1
+        actor_cls = ray.remote(max_restarts=2, max_task_retries=2, **actor_opts)(_PredictorActor)
+        pool = [
+            actor_cls.remote(work.checkpoint, device, threads, work.threshold)
+            for _ in range(n_actors)
+        ]
+        read_remote = ray.remote(num_cpus=read_cpus, max_retries=3)(_read_task)
+        work_ref = ray.put(work)  # shipped once, not with every task
+        stats = ExecStats(executor="ray", workers=n_actors, device=device)
+        limit = max_in_flight or 2 * n_actors + 2
+        pending: dict[Any, Tile] = {}
+        queue = iter(enumerate(tiles))
+
+        def submit() -> bool:
+            nxt = next(queue, None)
+            if nxt is None:
+                return False
+            i, tile = nxt
+            item = read_remote.remote(tile, work_ref)
+            pending[pool[i % n_actors].predict.remote(item)] = tile
+            return True
+
+        try:
+            while len(pending) < limit and submit():
+                pass
+            with progress(len(tiles), "tiles") as advance:
+                while pending:
+                    ready, _ = ray.wait(list(pending), num_returns=1)
+                    pending.pop(ready[0])
+                    result: TileResult = ray.get(ready[0])
+                    stats.empty_tiles += bool((result.mask == 255).all())
+                    sink(result)
+                    _count(stats, result)
+                    advance(1)
+                    submit()
+        except RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, WastewatchError):
+                raise cause from None
+            raise
+        finally:
+            for actor in pool:
+                ray.kill(actor)
+    stats.seconds = time.perf_counter() - start
+    log.info(
+        "executed %d tiles on Ray with %d %s actor(s) in %.1f s",
+        stats.tiles,
+        n_actors,
+        device,
+        stats.seconds,
+    )
+    return stats

@@ -1,0 +1,67 @@
+"""``run.json``: what a job read, with what model and code, and what it took."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from models.checkpoint import file_sha256
+
+from ..version import code_version
+from .execute import ExecStats
+from .plan import JobPlan
+
+__all__ = ["RUN_JSON", "RUN_SCHEMA_VERSION", "input_sha256", "write_provenance"]
+
+RUN_JSON = "run.json"
+#: version of the run.json layout.
+RUN_SCHEMA_VERSION = 1
+
+
+def input_sha256(path: str) -> str | None:
+    """The hash of a local input file; None for URIs (hashing would download them)."""
+    if "://" in path or path.startswith("/vsi") or not os.path.isfile(path):
+        return None
+    return file_sha256(path)
+
+
+def write_provenance(
+    plan: JobPlan, stage: str | os.PathLike[str], stats: ExecStats, detections: int
+) -> Path:
+    """Write ``run.json``: inputs and hashes, model, code version, parameters, timings."""
+    r = plan.request
+    doc: dict[str, Any] = {
+        "schema_version": RUN_SCHEMA_VERSION,
+        "wastewatch": code_version(),
+        "python": platform.python_version(),
+        "inputs": {
+            "aoi": {"path": r.aoi, "sha256": input_sha256(r.aoi), "select": list(r.select)},
+            "scenes": [
+                {"path": s.path, "sha256": input_sha256(s.path), "acquired": s.acquired or None}
+                for s in plan.scenes
+            ],
+            "model": {
+                "path": r.model,
+                "model_id": plan.card.model_id,
+                "arch": plan.card.arch,
+                "content_hash": plan.card.content_hash,
+            },
+        },
+        "parameters": r.model_dump(mode="json", exclude={"aoi", "scenes", "model"}),
+        "grid": plan.grid.to_dict(),
+        "tiles": {
+            "planned": len(plan.tiles),
+            "empty": stats.empty_tiles,
+            "core_px": max(int(plan.tiles[0].core.width), int(plan.tiles[0].core.height)),
+            "halo_px": plan.card.halo,
+        },
+        "detections": detections,
+        "execution": stats.to_dict(),
+        "timings_s": dict(plan.timings),
+    }
+    path = Path(stage) / RUN_JSON
+    path.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    return path

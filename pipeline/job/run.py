@@ -1,0 +1,116 @@
+"""The steps of an AOI job after planning, as plain functions, and ``run_job`` running them all.
+
+``flows.job`` wires the same functions as Prefect tasks. Nothing here imports Prefect.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import geopandas as gpd
+from pyproj import CRS
+
+from ..geo import RasterWriter, geojson_precision, work_rasters, write_geojson, write_gpkg
+from ..report import quicklook
+from .detections import detections_frame
+from .execute import ExecStats, Workload, execute_local, execute_ray
+from .plan import JobPlan, plan_job
+from .predict import TileResult
+from .provenance import write_provenance
+from .publish import staging
+from .request import JobRequest
+from .vectorize import vectorize
+
+__all__ = [
+    "DETECTIONS_GEOJSON",
+    "DETECTIONS_GPKG",
+    "QUICKLOOK",
+    "extract_detections",
+    "infer",
+    "run_job",
+]
+
+log = logging.getLogger("wastewatch")
+DETECTIONS_GEOJSON = "detections.geojson"
+DETECTIONS_GPKG = "detections.gpkg"
+QUICKLOOK = "quicklook.png"
+
+
+def infer(plan: JobPlan, stage: str | os.PathLike[str]) -> ExecStats:
+    """Run the model over every tile and write ``probabilities.tif`` and ``mask.tif`` (COGs)."""
+    start = time.perf_counter()
+    r = plan.request
+    with RasterWriter(stage, plan.grid, plan.card.classes) as writer:
+
+        def sink(result: TileResult) -> None:
+            writer.write(result.tile.core, result.probabilities, result.mask)
+
+        work = Workload(
+            plan.scenes, plan.grid, plan.aoi, r.model, len(plan.card.bands), r.threshold
+        )
+        if r.executor == "local":
+            stats = execute_local(plan.tiles, work, sink)
+        else:
+            stats = execute_ray(plan.tiles, work, sink, address=r.ray_address, actors=r.actors)
+    plan.timings["infer_s"] = round(time.perf_counter() - start, 3)
+    start = time.perf_counter()
+    writer.finish()
+    plan.timings["cog_s"] = round(time.perf_counter() - start, 3)
+    return stats
+
+
+def extract_detections(plan: JobPlan, stage: str | os.PathLike[str]) -> int:
+    """Vectorize the mask into ranked sites; write GeoJSON, GeoPackage and the quicklook.
+
+    Returns:
+        The number of sites.
+    """
+    start = time.perf_counter()
+    folder = Path(stage)
+    probabilities, mask = work_rasters(folder)
+    sites = vectorize(
+        mask,
+        probabilities,
+        plan.tiles,
+        plan.grid,
+        plan.card.classes,
+        plan.aoi,
+        min_area_m2=plan.request.min_area_m2,
+    )
+    frame = detections_frame(
+        sites,
+        plan.grid.crs,
+        plan.card.classes,
+        plan.units,
+        plan.card.model_id,
+        plan.request.survey_date,
+    )
+    precision = geojson_precision(plan.grid.resolution)
+    write_geojson(frame, folder / DETECTIONS_GEOJSON, id_field="site_id", precision=precision)
+    write_gpkg(frame, folder / DETECTIONS_GPKG)
+    # a picture for people: the newest scene, decimated, with the AOI and the sites outlined
+    scene = plan.scenes[0]
+    scene_crs = CRS.from_wkt(scene.crs)
+    outlines = list(frame.to_crs(scene_crs).geometry) if len(frame) else []
+    aoi = gpd.GeoSeries([plan.aoi], crs=plan.grid.crs).to_crs(scene_crs)
+    quicklook(
+        scene.path,
+        folder / QUICKLOOK,
+        [(list(aoi), (255, 255, 0)), (outlines, (255, 0, 40))],
+        max_size=1200,
+    )
+    plan.timings["vectorize_s"] = round(time.perf_counter() - start, 3)
+    return len(frame)
+
+
+def run_job(request: JobRequest, plan: JobPlan | None = None) -> Path:
+    """Plan (unless given the plan), infer, extract and publish in this process. Returns ``out``."""
+    plan = plan or plan_job(request)
+    with staging(request.out, request.overwrite) as stage:
+        stats = infer(plan, stage)
+        n = extract_detections(plan, stage)
+        write_provenance(plan, stage, stats, n)
+    return Path(request.out)
