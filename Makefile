@@ -5,9 +5,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SHARED ?= ../shared
 DEMO   ?= demo
-# Camparada (ISTAT 108014), Province of Monza e della Brianza: 1.9 km², about 14 Mpx at 0.5 m.
-DEMO_MUNICIPALITIES ?= 108014
-DEMO_GSD ?= 0.5
+MUNICIPALITIES ?= $(SHARED)/data/municipalities/monza_brianza.geojson
+# Camparada, Lesmo and Arcore (ISTAT 108014, 108026, 108004), Province of Monza e della Brianza:
+# 16.8 km² side by side, surveyed at 1 m.
+DEMO_MUNICIPALITIES ?= 108014 108026 108004
+DEMO_GSD ?= 1.0
 
 export WASTEWATCH_STATE_DIR ?= $(CURDIR)/.wastewatch
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -26,18 +28,25 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	@test -f $(SHARED)/data/municipalities/monza_brianza.geojson || \
-	  { echo "demo needs $(SHARED)/data/municipalities/monza_brianza.geojson"; exit 2; }
-	$(BIN)/wastewatch synth scene --out $(DEMO)/train --size 3072 --gsd $(DEMO_GSD) --seed 1 --landfills 120
-	$(BIN)/wastewatch synth scene --out $(DEMO)/survey --gsd $(DEMO_GSD) --seed 2 --landfills 25 \
-	  --aoi $(SHARED)/data/municipalities/monza_brianza.geojson $(addprefix --select ,$(DEMO_MUNICIPALITIES))
-	$(BIN)/wastewatch train --arch patch --scenes $(DEMO)/train/scene.tif --labels $(DEMO)/train/truth.geojson \
-	  --out $(DEMO)/model --patch-size 48 --samples 5000 --epochs 6 --seed 0
-	$(BIN)/wastewatch run --aoi $(SHARED)/data/municipalities/monza_brianza.geojson \
-	  $(addprefix --select ,$(DEMO_MUNICIPALITIES)) --scenes $(DEMO)/survey/scene.tif \
-	  --model $(DEMO)/model --out $(DEMO)/out --overwrite --date 2026-06-15
-	@echo "--- wastewatch eval: detections against the planted sites"
-	$(BIN)/wastewatch eval --pred $(DEMO)/out/detections.geojson --truth $(DEMO)/survey/truth.geojson
+	@test -f $(MUNICIPALITIES) || { echo "demo needs $(MUNICIPALITIES)"; exit 2; }
+	rm -rf $(DEMO)
+	$(BIN)/wastewatch synth scene --out $(DEMO)/train --size 2048 --gsd $(DEMO_GSD) --seed 1 --landfills 150
+	$(BIN)/wastewatch synth scene --out $(DEMO)/imagery-2026 --gsd $(DEMO_GSD) --seed 2 --landfills 40 \
+	  --date 2026-06-15 --aoi $(MUNICIPALITIES) $(addprefix --select ,$(DEMO_MUNICIPALITIES))
+	$(BIN)/wastewatch synth revisit --like $(DEMO)/imagery-2026 --out $(DEMO)/imagery-2027 --seed 3
+	$(BIN)/wastewatch train --arch patch --scenes $(DEMO)/train/scene.tif \
+	  --labels $(DEMO)/train/truth.geojson --out $(DEMO)/model --seed 0
+	mkdir -p $(DEMO)/imagery
+	ln -sf ../imagery-2026/scene.tif $(DEMO)/imagery/2026-06-15.tif
+	$(BIN)/wastewatch survey --municipalities $(MUNICIPALITIES) $(addprefix --select ,$(DEMO_MUNICIPALITIES)) \
+	  --scenes $(DEMO)/imagery --model $(DEMO)/model --date 2026-06-15 --out $(DEMO)/surveys
+	@echo "--- a year later, new imagery arrives in the same folder"
+	ln -sf ../imagery-2027/scene.tif $(DEMO)/imagery/2027-06-15.tif
+	$(BIN)/wastewatch survey --municipalities $(MUNICIPALITIES) $(addprefix --select ,$(DEMO_MUNICIPALITIES)) \
+	  --scenes $(DEMO)/imagery --model $(DEMO)/model --date 2027-06-15 --out $(DEMO)/surveys --max-age 300
+	@echo "--- wastewatch eval --survey: sites and their statuses against the revisit's truth"
+	$(BIN)/wastewatch eval --survey $(DEMO)/surveys/2027-06-15 --truth $(DEMO)/imagery-2027/truth.geojson
+	@echo "--- the inspection list: $(DEMO)/surveys/2027-06-15/report.html"
 
 test: $(STAMP)
 	$(BIN)/lint-imports --no-cache

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["aoi_job"]
+__all__ = ["aoi_job", "survey"]
 
 
 def __getattr__(name: str) -> Any:
@@ -16,4 +16,8 @@ def __getattr__(name: str) -> Any:
         from .job import aoi_job
 
         return aoi_job
+    if name == "survey":
+        from .survey import survey
+
+        return survey
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

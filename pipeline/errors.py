@@ -12,6 +12,7 @@ __all__ = [
     "CheckpointError",
     "InputError",
     "InputNotFoundError",
+    "NoOverlapError",
     "OutputExistsError",
     "SceneReadError",
     "VectorReadError",
@@ -42,6 +43,11 @@ class CRSError(WastewatchError, ValueError):
 
 class AOIError(WastewatchError, ValueError):
     """An area of interest that is empty or misses the scenes."""
+
+
+class NoOverlapError(AOIError):
+    """An area of interest that no scene covers (in a survey: a municipality without imagery
+    for the date, which is skipped rather than failed)."""
 
 
 class OutputExistsError(WastewatchError, FileExistsError):

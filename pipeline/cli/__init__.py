@@ -16,6 +16,7 @@ import click
 
 from .evaluate import eval_cmd
 from .run import run_cmd
+from .survey import survey_cmd
 from .synth import synth
 from .train import train_cmd
 
@@ -68,6 +69,7 @@ def cli(quiet: bool) -> None:
 cli.add_command(synth)
 cli.add_command(train_cmd)
 cli.add_command(run_cmd)
+cli.add_command(survey_cmd)
 cli.add_command(eval_cmd)
 
 

@@ -1,4 +1,4 @@
-"""``wastewatch eval``: detections scored against truth polygons."""
+"""``wastewatch eval``: detections, or a whole survey, scored against truth polygons."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ __all__ = ["eval_cmd"]
 
 
 @click.command("eval")
+@click.option("--pred", type=click.Path(), default=None, help="Detections (detections.geojson).")
 @click.option(
-    "--pred", required=True, type=click.Path(), help="Detections (e.g. detections.geojson)."
+    "--survey",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="A survey folder (ROOT/DATE): adds the agreement of statuses with the truth's.",
 )
 @click.option("--truth", required=True, type=click.Path(), help="Truth polygons.")
 @click.option(
@@ -21,8 +25,25 @@ __all__ = ["eval_cmd"]
     show_default=True,
     help="IoU from which a detection matches a truth site.",
 )
-def eval_cmd(pred: str, truth: str, min_iou: float) -> None:
-    """Object-level precision, recall, F1 and mean IoU of matches, as JSON."""
-    from ..evaluation import evaluate_detections
+def eval_cmd(pred: str | None, survey: str | None, truth: str, min_iou: float) -> None:
+    """Object-level precision, recall, F1 and mean IoU of matches, as JSON; with --survey
+    also a confusion table of statuses (truth -> survey)."""
+    if (pred is None) == (survey is None):
+        raise click.UsageError("give exactly one of --pred FILE or --survey ROOT/DATE")
+    from ..evaluation import evaluate_detections, evaluate_survey
 
-    click.echo(json.dumps(evaluate_detections(pred, truth, min_iou), indent=2))
+    if survey is not None:
+        from pathlib import Path
+
+        from ..errors import InputError
+
+        if not (Path(survey) / "detections.geojson").is_file():
+            raise InputError(
+                f"--survey {survey} is not a survey folder: give ROOT/DATE of a finished "
+                "survey (it holds detections.geojson and changes.geojson)"
+            )
+        result = evaluate_survey(survey, truth, min_iou)
+    else:
+        assert pred is not None
+        result = evaluate_detections(pred, truth, min_iou)
+    click.echo(json.dumps(result, indent=2))

@@ -121,33 +121,32 @@ def _read_task(tile: Tile, work: Workload) -> TileInput:
 
 def _placement(
     gpus: int, cpus: float, actors: int | None
-) -> tuple[int, dict[str, float], float, str]:
-    """How many model actors, with which resources, and the CPUs of one read task.
+) -> tuple[int, dict[str, Any], float, str]:
+    """How many model actors, with which Ray options, and the CPUs of one read task.
 
     With GPUs: one actor per GPU (or ``actors``, at most the GPUs: an actor asking for a GPU
-    that does not exist waits forever). On CPUs only, reading must keep at least one core (half
-    of one on a one-CPU cluster): actors that held every CPU would starve the read tasks and
-    the job would hang, so ``actors`` is capped, with a warning, to leave that core free.
+    that does not exist waits forever). On CPUs only, actors reserve no CPU in Ray's accounting
+    (they are spread over the nodes instead): actors that held every CPU would starve the read
+    tasks and the job would hang, also when several jobs share the cluster (a survey). More
+    actors than CPUs less one for reading are capped, with a warning.
 
     Returns:
-        ``(actors, actor resources, CPUs per read task, device)``.
+        ``(actors, actor options, CPUs per read task, device)``.
     """
     if gpus:
         n = min(actors or gpus, gpus)
         if actors and actors > gpus:
             warn(f"--actors {actors} is more than the cluster's {gpus} GPU(s): using {gpus}")
         return n, {"num_gpus": 1, "num_cpus": 1}, 1.0, "cuda"
-    read_cpus = 1.0 if cpus >= 2 else cpus / 2
-    free = cpus - read_cpus
+    most = max(1, int(cpus) - 1)
     n = actors or 1
-    most = max(1, int(free))
     if n > most:
         warn(
-            f"--actors {n} would take every CPU of the cluster ({cpus:g}) and leave none for "
-            f"reading tiles: using {most} actor(s)"
+            f"--actors {n} would leave none of the cluster's {cpus:g} CPUs for reading "
+            f"tiles: using {most} actor(s)"
         )
         n = most
-    return n, {"num_cpus": min(1.0, free / n)}, read_cpus, "cpu"
+    return n, {"num_cpus": 0, "scheduling_strategy": "SPREAD"}, min(1.0, cpus / 2), "cpu"
 
 
 def execute_ray(

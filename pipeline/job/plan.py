@@ -17,7 +17,7 @@ from shapely.geometry.base import BaseGeometry
 
 from models import ModelCard, load_checkpoint
 
-from ..errors import AOIError, CRSError, InputError
+from ..errors import AOIError, CRSError, InputError, NoOverlapError
 from ..geo import (
     CODE_FIELDS,
     MAX_UTM_SPAN_DEG,
@@ -87,7 +87,7 @@ def plan_job(request: JobRequest) -> JobPlan:
     coverage = union_all([s.footprint(crs) for s in scenes])
     area = aoi.intersection(coverage)
     if area.is_empty or area.area <= 0:
-        raise AOIError(_no_overlap(request.aoi, scenes))
+        raise NoOverlapError(_no_overlap(request.aoi, scenes))
     grid = GeoBox.from_bounds(area.bounds, card.gsd_m, crs)
     tiles = plan_tiles(grid, request.tile_size, card.halo, card.align or card.output_stride, area)
     if not tiles:
@@ -135,7 +135,7 @@ def _near_scenes(frame: gpd.GeoDataFrame, scenes: list[SceneInfo], path: str) ->
     clipped[clipped.geometry.name] = shapely.intersection(wgs.geometry.values, window)
     clipped = clipped[~clipped.geometry.is_empty]
     if clipped.empty:
-        raise AOIError(_no_overlap(path, scenes))
+        raise NoOverlapError(_no_overlap(path, scenes))
     return clipped
 
 

@@ -143,6 +143,8 @@ def test_corrupt_scene_found_mid_run_on_the_prefect_path_is_one_line(
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("wastewatch: error: scene") and "corrupt.tif" in lines[0]
     assert "truncated or corrupt" in lines[0] and "TIFF" in lines[0]
+    # the CLI planned before starting Prefect; the flow used that plan, it did not plan again
+    assert proc.stderr.count(" planned ") == 1, proc.stderr
     assert not (tmp_path / "out").exists()
     assert not list(tmp_path.glob(".out*"))
 

@@ -1,0 +1,94 @@
+"""The survey flow: plan, one task per municipality (several at a time, one Ray session),
+then the region step; artifacts for the Prefect UI."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from pipeline.cluster import ray_session
+from pipeline.job import JobRequest
+from pipeline.report.summary import artifact_key, survey_markdown, survey_table
+from pipeline.survey import SurveyPlan, SurveyRequest, finish_survey, plan_survey, run_municipality
+from pipeline.survey.region import JobOutput
+from pipeline.survey.run import prepare_folder
+
+from .job import transient
+
+__all__ = ["survey", "survey_with_concurrency"]
+
+_task = task(cache_policy=NO_CACHE, persist_result=False)
+
+
+@_task
+def plan(request: SurveyRequest) -> SurveyPlan:
+    return plan_survey(request)
+
+
+@task(
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=transient,
+)
+def municipality(survey_plan: SurveyPlan, job: JobRequest) -> JobOutput | None:
+    return run_municipality(survey_plan, job)
+
+
+@_task
+def region(survey_plan: SurveyPlan, outputs: list[JobOutput | None]) -> str:
+    return str(finish_survey(survey_plan, outputs))
+
+
+@_task
+def artifacts(folder: str) -> None:
+    path = Path(folder)
+    name = path.parent.name
+    create_table_artifact(
+        survey_table(path), key=artifact_key(name, "sites"), description="Sites by rank"
+    )
+    create_markdown_artifact(survey_markdown(path), key=artifact_key(name, "summary"))
+    create_link_artifact(
+        (path / "report.html").resolve().as_uri(),
+        link_text=f"report of {path.name}",
+        key=artifact_key(name, "report"),
+    )
+
+
+@flow(name="survey", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=2))
+def survey(request: SurveyRequest, planned: SurveyPlan | None = None) -> str:
+    """Survey every municipality of a region for one date; returns ``ROOT/DATE``.
+
+    Each municipality is a task named after its code; ``request.concurrency`` of them run at a
+    time (see :func:`survey_with_concurrency`).
+    """
+    survey_plan = planned if planned is not None and planned.request == request else plan(request)
+    prepare_folder(survey_plan)
+    session = ray_session(request.ray_address) if request.executor == "ray" else nullcontext()
+    with session:
+        futures = [
+            municipality.with_options(name=f"municipality-{Path(job.out).name}").submit(
+                survey_plan, job
+            )
+            for job in survey_plan.jobs()
+        ]
+        outputs = [f.result() for f in futures]
+    folder = region(survey_plan, outputs)
+    artifacts(folder)
+    return folder
+
+
+def survey_with_concurrency(request: SurveyRequest, planned: SurveyPlan | None = None) -> str:
+    """Run :func:`survey` with ``request.concurrency`` municipality tasks at a time."""
+    runner = ThreadPoolTaskRunner(max_workers=request.concurrency)
+    return survey.with_options(task_runner=runner)(request, planned=planned)
