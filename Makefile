@@ -12,7 +12,7 @@ DEMO_GSD ?= 0.5
 export WASTEWATCH_STATE_DIR ?= $(CURDIR)/.wastewatch
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint typecheck setup clean
+.PHONY: demo test lint typecheck setup clean qgis
 
 setup: $(STAMP)
 
@@ -39,7 +39,18 @@ demo: $(STAMP)
 	@echo "--- wastewatch eval: detections against the planted sites"
 	$(BIN)/wastewatch eval --pred $(DEMO)/out/detections.geojson --truth $(DEMO)/survey/truth.geojson
 
-test: $(STAMP)
+# The GIS check of the tests opens the outputs in headless QGIS through the system Python
+# (Debian's python3-qgis); install it, with gdal-bin, when it is missing (CI runs as root).
+QGIS_PYTHON ?= /usr/bin/python3
+
+qgis:
+	@$(QGIS_PYTHON) -c "import qgis.core" 2>/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    python3-qgis gdal-bin >/dev/null; }
+
+test: $(STAMP) qgis
 	$(BIN)/lint-imports --no-cache
 	RAY_AUTH_MODE=disabled $(BIN)/python -m pytest -q tests
 
