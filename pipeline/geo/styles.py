@@ -189,9 +189,8 @@ def detections_qml(
         settings,
         "placement",
         {
-            # around the polygon's centroid, outside it where there is room: the outline stays
-            # visible and the label sits beside its site
-            "placement": "0",
+            # outside the polygon (QGIS >= 3.14): the outline and the imagery in it stay visible
+            "placement": "8",
             "centroidInside": "1",
             "centroidWhole": "0",
             "dist": "1",
@@ -260,9 +259,10 @@ def mask_qml(classes: Sequence[str], colours: Sequence[RGBA] | None = None) -> s
 
     Args:
         classes: class names, index = class id.
-        colours: RGBA per class id (default :func:`class_colours` at alpha 180).
+        colours: RGBA per class id (default :func:`class_colours` at alpha 90, so that the
+            imagery shows through).
     """
-    colours = list(colours or class_colours(len(classes), alpha=180))
+    colours = list(colours or class_colours(len(classes), alpha=90))
     root, renderer = _raster_root({"type": "paletted"})
     palette = ET.SubElement(renderer, "colorPalette")
     for value, (name, colour) in enumerate(zip(classes, colours, strict=True)):
@@ -305,9 +305,9 @@ def probabilities_qml(threshold: float, band: int = 1) -> str:
     )
     mid = (threshold + 1) / 2
     for value, colour, alpha in (
-        (threshold, "#ffff00", 140),
-        (mid, "#ff8c00", 190),
-        (1.0, "#e60026", 230),
+        (threshold, "#ffff00", 80),
+        (mid, "#ff8c00", 120),
+        (1.0, "#e60026", 160),
     ):
         ET.SubElement(
             shader,
