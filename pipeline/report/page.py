@@ -35,7 +35,7 @@ table.sites th, table.sites td { border-bottom: 1px solid #ddd; padding: .35em .
 table.sites th { background: #f4f4f4; position: sticky; top: 0; }
 table.sites td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.sites img { width: 128px; height: 128px; display: block; }
-.badge { padding: .1em .5em; border-radius: .8em; color: #fff; font-size: .9em; }
+.badge { padding: .1em .5em; border-radius: .8em; color: #111; font-weight: 600; font-size: .9em; }
 """
 
 
