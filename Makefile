@@ -14,7 +14,7 @@ DEMO_GSD ?= 1.0
 export WASTEWATCH_STATE_DIR ?= $(CURDIR)/.wastewatch
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint typecheck setup clean
+.PHONY: demo test lint typecheck setup clean qgis
 
 setup: $(STAMP)
 
@@ -48,7 +48,18 @@ demo: $(STAMP)
 	$(BIN)/wastewatch eval --survey $(DEMO)/surveys/2027-06-15 --truth $(DEMO)/imagery-2027/truth.geojson
 	@echo "--- the inspection list: $(DEMO)/surveys/2027-06-15/report.html"
 
-test: $(STAMP)
+# The GIS check of the tests opens the outputs in headless QGIS through the system Python
+# (Debian's python3-qgis); install it, with gdal-bin, when it is missing (CI runs as root).
+QGIS_PYTHON ?= /usr/bin/python3
+
+qgis:
+	@$(QGIS_PYTHON) -c "import qgis.core" 2>/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    python3-qgis gdal-bin >/dev/null; }
+
+test: $(STAMP) qgis
 	$(BIN)/lint-imports --no-cache
 	RAY_AUTH_MODE=disabled $(BIN)/python -m pytest -q tests
 

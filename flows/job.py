@@ -15,6 +15,7 @@ from pipeline.job import JobPlan, JobRequest, extract_detections, infer, plan_jo
 from pipeline.job.execute import ExecStats
 from pipeline.job.provenance import write_provenance
 from pipeline.job.publish import staging
+from pipeline.job.run import report
 
 __all__ = ["aoi_job", "transient"]
 
@@ -62,6 +63,11 @@ def provenance(job: JobPlan, stage: str, stats: ExecStats, count: int) -> str:
     return str(write_provenance(job, stage, stats, count))
 
 
+@_task
+def job_report(job: JobPlan, stage: str) -> str:
+    return str(report(job, stage))
+
+
 @flow(name="aoi-job", log_prints=True)
 def aoi_job(request: JobRequest, planned: JobPlan | None = None) -> str:
     """Run one area-of-interest job; returns the output folder once it is published.
@@ -76,4 +82,5 @@ def aoi_job(request: JobRequest, planned: JobPlan | None = None) -> str:
         stats = run_inference(job, str(stage))
         count = detections(job, str(stage))
         provenance(job, str(stage), stats, count)
+        job_report(job, str(stage))
     return str(Path(request.out))

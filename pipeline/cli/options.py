@@ -89,6 +89,20 @@ def job_options(f: F) -> F:
             show_default=True,
             help=schema_help("min_area_m2"),
         ),
+        click.option(
+            "--confidence-high",
+            type=float,
+            default=schema_default("confidence_high"),
+            show_default=True,
+            help=schema_help("confidence_high"),
+        ),
+        click.option(
+            "--confidence-medium",
+            type=float,
+            default=schema_default("confidence_medium"),
+            show_default=True,
+            help=schema_help("confidence_medium"),
+        ),
         click.option("--crs", default=None, help=schema_help("crs")),
         click.option("--date", "survey_date", default=None, help=schema_help("survey_date")),
         click.option(

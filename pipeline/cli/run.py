@@ -42,11 +42,13 @@ def print_outputs(out: Path) -> None:
     ex = run["execution"]
     click.echo(f"outputs in {out}/")
     for name, what in (
-        ("probabilities.tif", "probability COG"),
-        ("mask.tif", "class mask COG"),
+        ("probabilities.tif", "probability COG (0..1 through its GDAL scale)"),
+        ("mask.tif", "class mask COG with a colour table"),
         ("detections.geojson", f"{run['detections']} sites, EPSG:4326"),
-        ("detections.gpkg", f"sites, {run['grid']['crs']}"),
-        ("quicklook.png", "picture with the sites outlined"),
+        ("detections.gpkg", f"sites, {run['grid']['crs']}, QGIS style inside"),
+        ("*.qml", "QGIS styles beside the rasters and the GeoJSON"),
+        ("quicklook.png", "picture with the sites outlined and labelled by rank"),
+        ("report.html", "job report: summary, quicklook, sites by rank"),
         ("run.json", "provenance"),
     ):
         click.echo(f"  {name:<20} {what}")

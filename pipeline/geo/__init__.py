@@ -3,10 +3,29 @@
 No torch, Ray or Prefect here.
 """
 
-from .features import geojson_precision, write_geojson, write_gpkg
+from .features import date_columns, geojson_precision, write_geojson, write_gpkg
 from .grid import MAX_UTM_SPAN_DEG, GeoBox, utm_crs_for
-from .rasters import MASK_FILE, NODATA, PROBABILITIES_FILE, SCALE, RasterWriter, work_rasters
+from .rasters import (
+    MASK_FILE,
+    MASK_STYLE,
+    NODATA,
+    PROBABILITIES_FILE,
+    PROBABILITIES_STYLE,
+    SCALE,
+    RasterWriter,
+    work_rasters,
+)
 from .scenes import SceneInfo, gdal_reason, open_scenes, read_window
+from .styles import (
+    CONFIDENCE_CATEGORIES,
+    Category,
+    class_colours,
+    detections_qml,
+    mask_qml,
+    probabilities_qml,
+    store_gpkg_style,
+    write_qml,
+)
 from .vectors import (
     CODE_FIELDS,
     NAME_FIELDS,
@@ -18,25 +37,36 @@ from .vectors import (
 
 __all__ = [
     "CODE_FIELDS",
+    "CONFIDENCE_CATEGORIES",
     "MASK_FILE",
+    "MASK_STYLE",
     "MAX_UTM_SPAN_DEG",
     "NAME_FIELDS",
     "NODATA",
     "PROBABILITIES_FILE",
+    "PROBABILITIES_STYLE",
     "SCALE",
+    "Category",
     "GeoBox",
     "RasterWriter",
     "SceneInfo",
     "aoi_union",
+    "class_colours",
+    "date_columns",
+    "detections_qml",
     "gdal_reason",
     "geojson_precision",
+    "mask_qml",
     "open_scenes",
     "polygonal",
+    "probabilities_qml",
     "read_vectors",
     "read_window",
     "select_features",
+    "store_gpkg_style",
     "utm_crs_for",
     "work_rasters",
     "write_geojson",
     "write_gpkg",
+    "write_qml",
 ]

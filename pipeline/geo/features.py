@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
+import pyarrow as pa
 import pyogrio
 
-__all__ = ["geojson_precision", "write_geojson", "write_gpkg"]
+from .styles import store_gpkg_style
+
+__all__ = ["date_columns", "geojson_precision", "write_geojson", "write_gpkg"]
 
 
 def geojson_precision(resolution_m: float) -> int:
@@ -45,8 +50,45 @@ def write_geojson(
     pyogrio.write_dataframe(wgs, target, driver="GeoJSON", layer_options=options)
 
 
+def date_columns(frame: gpd.GeoDataFrame, dates: tuple[str, ...] = ()) -> gpd.GeoDataFrame:
+    """The frame with ``dates`` and every column of ``datetime.date`` values typed as Arrow
+    dates, so that GDAL writes them as Date fields (as text otherwise), also when empty or null."""
+    out = frame.copy()
+    for column in out.columns:
+        if column == out.geometry.name:
+            continue
+        values = out[column].dropna()
+        is_date = len(values) and all(
+            isinstance(v, dt.date) and not isinstance(v, dt.datetime) for v in values
+        )
+        if column in dates or is_date:
+            out[column] = out[column].astype(pd.ArrowDtype(pa.date32()))
+    return out
+
+
 def write_gpkg(
-    frame: gpd.GeoDataFrame, path: str | os.PathLike[str], layer: str = "detections"
+    frame: gpd.GeoDataFrame,
+    path: str | os.PathLike[str],
+    layer: str = "detections",
+    *,
+    dates: tuple[str, ...] = (),
+    style: str | None = None,
 ) -> None:
-    """The same layer in the frame's own (projected) CRS as a GeoPackage layer."""
-    pyogrio.write_dataframe(frame, Path(path), driver="GPKG", layer=layer)
+    """The same layer in the frame's own (projected) CRS as a GeoPackage layer.
+
+    Args:
+        frame: the features.
+        path: the GeoPackage (replaced if it exists).
+        layer: the layer's name.
+        dates: columns written as Date fields (columns of ``datetime.date`` values always are).
+        style: a QGIS style (QML) stored in the GeoPackage as the layer's default style.
+    """
+    target = Path(path)
+    if target.exists():
+        target.unlink()
+    # through Arrow: the only way pyogrio types a column as Date
+    pyogrio.write_dataframe(
+        date_columns(frame, dates), target, driver="GPKG", layer=layer, use_arrow=True
+    )
+    if style is not None:
+        store_gpkg_style(target, layer, style, description="wastewatch detections")

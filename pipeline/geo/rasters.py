@@ -13,16 +13,30 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from .grid import GeoBox
+from .styles import class_colours, mask_qml, probabilities_qml, write_qml
 
-__all__ = ["MASK_FILE", "NODATA", "PROBABILITIES_FILE", "SCALE", "RasterWriter", "work_rasters"]
+__all__ = [
+    "MASK_FILE",
+    "MASK_STYLE",
+    "NODATA",
+    "PROBABILITIES_FILE",
+    "PROBABILITIES_STYLE",
+    "SCALE",
+    "RasterWriter",
+    "work_rasters",
+]
 
 #: nodata value of the uint8 output rasters.
 NODATA = 255
-#: probabilities are stored as round(p * SCALE), 0..254.
+#: probabilities are stored as round(p * SCALE), 0..254; the band's GDAL scale is 1 / SCALE, so
+#: GDAL, rasterio (``scales``) and QGIS read probabilities 0..1.
 SCALE = 254
 
 PROBABILITIES_FILE = "probabilities.tif"
 MASK_FILE = "mask.tif"
+#: QGIS styles beside the rasters (QGIS loads NAME.qml with NAME.tif).
+PROBABILITIES_STYLE = "probabilities.qml"
+MASK_STYLE = "mask.qml"
 _BLOCK = 512
 
 
@@ -39,16 +53,28 @@ class RasterWriter:
     Cores are written at their windows into tiled, compressed working GeoTIFFs as they arrive (in
     any order); :meth:`finish` converts them to COGs with overviews. Memory is one tile.
 
+    The probabilities carry a GDAL scale of 1/254 (values read 0..1), the mask a colour table;
+    both COGs embed their statistics (opening them writes no ``.aux.xml``), and each gets a QGIS
+    style beside it: the probabilities transparent below ``threshold``, the mask's class names.
+
     Args:
         folder: the job's staging folder.
         grid: the output grid.
         classes: class names, index 0 the background.
+        threshold: the detection threshold (where the probability style starts).
     """
 
-    def __init__(self, folder: str | os.PathLike[str], grid: GeoBox, classes: list[str]) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        grid: GeoBox,
+        classes: list[str],
+        threshold: float = 0.5,
+    ) -> None:
         self.folder = Path(folder)
         self.grid = grid
         self.classes = classes
+        self.threshold = threshold
         self.work_probabilities, self.work_mask = work_rasters(self.folder)
         self._prob: rasterio.io.DatasetWriter | None = None
         self._mask: rasterio.io.DatasetWriter | None = None
@@ -78,8 +104,13 @@ class RasterWriter:
         self._prob = rasterio.open(self.work_probabilities, "w", **self._profile(n_fg))
         self._mask = rasterio.open(self.work_mask, "w", **self._profile(1))
         for band, name in enumerate(self.classes[1:], start=1):
-            self._prob.set_band_description(band, f"p({name}) x 254")
-        self._mask.set_band_description(1, "class id")
+            self._prob.set_band_description(band, f"p({name})")
+        self._prob.scales = (1 / SCALE,) * n_fg
+        self._prob.offsets = (0.0,) * n_fg
+        self._mask.set_band_description(1, "class")
+        colours = dict(enumerate(class_colours(len(self.classes))))
+        colours[NODATA] = (0, 0, 0, 0)
+        self._mask.write_colormap(1, colours)
         return self
 
     def write(self, window: Window, probabilities: np.ndarray, mask: np.ndarray) -> None:
@@ -101,26 +132,28 @@ class RasterWriter:
         self._prob = self._mask = None
 
     def finish(self) -> tuple[Path, Path]:
-        """Convert the working rasters into COGs in the staging folder; returns their paths."""
+        """Convert the working rasters into COGs in the staging folder and write their QGIS
+        styles beside them; returns the COGs' paths."""
         classes = ",".join(self.classes)
         probabilities = self.folder / PROBABILITIES_FILE
         mask = self.folder / MASK_FILE
+        nodata = "no valid imagery or outside AOI"
         _to_cog(
             self.work_probabilities,
             probabilities,
             Resampling.average,
-            {
-                "CLASSES": classes,
-                "SCALE": "254",
-                "NODATA_MEANING": "no valid imagery or outside AOI",
-            },
+            {"CLASSES": classes, "NODATA_MEANING": nodata},
         )
+        categories = ",".join(f"{i}={name}" for i, name in enumerate(self.classes))
         _to_cog(
             self.work_mask,
             mask,
             Resampling.nearest,
-            {"CLASSES": classes, "NODATA_MEANING": "no valid imagery or outside AOI"},
+            # category names as metadata too: GTiff keeps GDAL category names only in .aux.xml
+            {"CLASSES": classes, "CATEGORIES": categories, "NODATA_MEANING": nodata},
         )
+        write_qml(self.folder / PROBABILITIES_STYLE, probabilities_qml(self.threshold))
+        write_qml(self.folder / MASK_STYLE, mask_qml(self.classes))
         return probabilities, mask
 
 
@@ -134,6 +167,9 @@ def _to_cog(src_path: Path, dst_path: Path, resampling: Resampling, tags: dict[s
         COMPRESS="DEFLATE",
         BLOCKSIZE=_BLOCK,
         OVERVIEW_RESAMPLING=resampling.name.upper(),
+        # statistics in the file: GDAL and QGIS read them instead of computing and caching
+        # them in an .aux.xml beside the COG
+        STATISTICS="YES",
         BIGTIFF="IF_SAFER",
         NUM_THREADS="ALL_CPUS",
     )

@@ -14,7 +14,14 @@ from shapely.geometry.polygon import orient
 
 from .vectorize import Site
 
-__all__ = ["FIELDS", "assign_units", "detections_frame", "geohash"]
+__all__ = [
+    "CONFIDENCE_LEVELS",
+    "FIELDS",
+    "assign_units",
+    "confidence",
+    "detections_frame",
+    "geohash",
+]
 
 #: property names of a detection, in the order they are written.
 FIELDS = (
@@ -22,6 +29,7 @@ FIELDS = (
     "class",
     "score_max",
     "score_mean",
+    "confidence",
     "area_m2",
     "rank",
     "municipality_code",
@@ -29,6 +37,9 @@ FIELDS = (
     "survey_date",
     "model_id",
 )
+
+#: values of ``confidence``, most confident first.
+CONFIDENCE_LEVELS = ("high", "medium", "low")
 
 _BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
 
@@ -53,6 +64,14 @@ def geohash(lon: float, lat: float, precision: int = 9) -> str:
             out.append(_BASE32[ch])
             bits, ch = 0, 0
     return "".join(out)
+
+
+def confidence(score_max: float, high: float = 0.8, medium: float = 0.5) -> str:
+    """The confidence band of a site: ``high`` from ``high`` up, ``medium`` from ``medium``,
+    ``low`` below (the bands an inspector reads)."""
+    if score_max >= high:
+        return "high"
+    return "medium" if score_max >= medium else "low"
 
 
 def assign_units(geometries: Sequence[BaseGeometry], units: gpd.GeoDataFrame) -> list[int | None]:
@@ -87,6 +106,7 @@ def detections_frame(
     units: gpd.GeoDataFrame,
     model_id: str,
     survey_date: dt.date | None,
+    confidence_bands: tuple[float, float] = (0.8, 0.5),
 ) -> gpd.GeoDataFrame:
     """Rank sites and give them ids and attributes, in the output grid's CRS.
 
@@ -101,7 +121,10 @@ def detections_frame(
         units: areas to attribute sites to, in ``crs``, with ``code`` and ``name`` columns.
         model_id: written into every row.
         survey_date: written into every row (a date column in GeoPackage and GeoJSON).
+        confidence_bands: the lowest ``score_max`` of ``high`` and of ``medium`` confidence
+            (the rounded score is compared, so the band agrees with the score written).
     """
+    high, medium = confidence_bands
     to_wgs = Transformer.from_crs(crs, 4326, always_xy=True)
     which = assign_units([s.geometry for s in sites], units)
     rows: list[dict[str, Any]] = []
@@ -123,6 +146,7 @@ def detections_frame(
                 "class": classes[site.class_id],
                 "score_max": round(site.score_max, 4),
                 "score_mean": round(site.score_mean, 4),
+                "confidence": confidence(round(site.score_max, 4), high, medium),
                 "area_m2": round(site.area_m2, 1),
                 "municipality_code": code,
                 "municipality": name,

@@ -12,7 +12,14 @@ import datetime as dt
 import os
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from ..errors import InputError
 
@@ -45,6 +52,8 @@ class JobRequest(BaseModel):
         actors: model actors (default one per GPU, or one on CPU).
         overwrite: replace ``out`` if it exists (only once the new output is complete).
         survey_date: date written into the detections (ISO ``YYYY-MM-DD``).
+        confidence_high: lowest ``score_max`` of a ``high`` confidence site.
+        confidence_medium: lowest ``score_max`` of a ``medium`` one (``low`` below).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -77,6 +86,13 @@ class JobRequest(BaseModel):
     survey_date: Annotated[
         dt.date | None, Field(description="Survey date written into detections, YYYY-MM-DD.")
     ] = None
+    confidence_high: Annotated[
+        float, Field(gt=0, le=1, description="Lowest score_max of a 'high' confidence site.")
+    ] = 0.8
+    confidence_medium: Annotated[
+        float,
+        Field(gt=0, le=1, description="Lowest score_max of a 'medium' confidence site."),
+    ] = 0.5
 
     @field_validator("aoi", "model", "out")
     @classmethod
@@ -102,6 +118,14 @@ class JobRequest(BaseModel):
                 return dt.date.fromisoformat(value)
             except ValueError:
                 raise ValueError(f"{value!r} is not a date: give YYYY-MM-DD") from None
+        return value
+
+    @field_validator("confidence_medium")
+    @classmethod
+    def _bands_in_order(cls, value: float, info: ValidationInfo) -> float:
+        high = info.data.get("confidence_high")
+        if high is not None and value > high:
+            raise ValueError(f"must not exceed --confidence-high ({high:g})")
         return value
 
     @classmethod

@@ -10,13 +10,19 @@ import os
 import time
 from pathlib import Path
 
-import geopandas as gpd
-from pyproj import CRS
+import pyogrio
 
-from ..geo import RasterWriter, geojson_precision, work_rasters, write_geojson, write_gpkg
-from ..report import quicklook
+from ..geo import (
+    RasterWriter,
+    geojson_precision,
+    work_rasters,
+    write_geojson,
+    write_gpkg,
+    write_qml,
+)
 from .detections import detections_frame
 from .execute import ExecStats, Workload, execute_local, execute_ray
+from .outputs import DETECTIONS_STYLE, detections_style, write_job_report, write_quicklook
 from .plan import JobPlan, plan_job
 from .predict import TileResult
 from .provenance import write_provenance
@@ -30,6 +36,7 @@ __all__ = [
     "QUICKLOOK",
     "extract_detections",
     "infer",
+    "report",
     "run_job",
 ]
 
@@ -43,7 +50,7 @@ def infer(plan: JobPlan, stage: str | os.PathLike[str]) -> ExecStats:
     """Run the model over every tile and write ``probabilities.tif`` and ``mask.tif`` (COGs)."""
     start = time.perf_counter()
     r = plan.request
-    with RasterWriter(stage, plan.grid, plan.card.classes) as writer:
+    with RasterWriter(stage, plan.grid, plan.card.classes, r.threshold) as writer:
 
         def sink(result: TileResult) -> None:
             writer.write(result.tile.core, result.probabilities, result.mask)
@@ -63,7 +70,8 @@ def infer(plan: JobPlan, stage: str | os.PathLike[str]) -> ExecStats:
 
 
 def extract_detections(plan: JobPlan, stage: str | os.PathLike[str]) -> int:
-    """Vectorize the mask into ranked sites; write GeoJSON, GeoPackage and the quicklook.
+    """Vectorize the mask into ranked sites; write GeoJSON, GeoPackage (with its default QGIS
+    style), the style's sidecar ``detections.qml`` and the quicklook.
 
     Returns:
         The number of sites.
@@ -87,23 +95,23 @@ def extract_detections(plan: JobPlan, stage: str | os.PathLike[str]) -> int:
         plan.units,
         plan.card.model_id,
         plan.request.survey_date,
+        (plan.request.confidence_high, plan.request.confidence_medium),
     )
     precision = geojson_precision(plan.grid.resolution)
+    style = detections_style(plan)
     write_geojson(frame, folder / DETECTIONS_GEOJSON, id_field="site_id", precision=precision)
-    write_gpkg(frame, folder / DETECTIONS_GPKG)
-    # a picture for people: the newest scene, decimated, with the AOI and the sites outlined
-    scene = plan.scenes[0]
-    scene_crs = CRS.from_wkt(scene.crs)
-    outlines = list(frame.to_crs(scene_crs).geometry) if len(frame) else []
-    aoi = gpd.GeoSeries([plan.aoi], crs=plan.grid.crs).to_crs(scene_crs)
-    quicklook(
-        scene.path,
-        folder / QUICKLOOK,
-        [(list(aoi), (255, 255, 0)), (outlines, (255, 0, 40))],
-        max_size=1200,
-    )
+    write_gpkg(frame, folder / DETECTIONS_GPKG, dates=("survey_date",), style=style)
+    write_qml(folder / DETECTIONS_STYLE, style)  # QGIS loads it with detections.geojson
+    write_quicklook(plan, frame, folder / QUICKLOOK)
     plan.timings["vectorize_s"] = round(time.perf_counter() - start, 3)
     return len(frame)
+
+
+def report(plan: JobPlan, stage: str | os.PathLike[str]) -> Path:
+    """Write ``report.html`` from the staged detections, quicklook and ``run.json``."""
+    folder = Path(stage)
+    frame = pyogrio.read_dataframe(folder / DETECTIONS_GPKG, layer="detections")
+    return write_job_report(plan, folder, frame, folder / QUICKLOOK)
 
 
 def run_job(request: JobRequest, plan: JobPlan | None = None) -> Path:
@@ -113,4 +121,5 @@ def run_job(request: JobRequest, plan: JobPlan | None = None) -> Path:
         stats = infer(plan, stage)
         n = extract_detections(plan, stage)
         write_provenance(plan, stage, stats, n)
+        report(plan, stage)
     return Path(request.out)

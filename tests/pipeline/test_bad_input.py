@@ -308,6 +308,8 @@ def test_an_aoi_too_wide_for_one_utm_zone_says_so(tmp_path):
         ("--threshold", "1.5", ("--threshold", "less than 1")),
         ("--tile-size", "0", ("--tile-size", "greater than 0")),
         ("--min-area", "-5", ("--min-area",)),
+        ("--confidence-medium", "0.9", ("--confidence-medium", "--confidence-high (0.8)")),
+        ("--confidence-high", "1.2", ("--confidence-high", "less than or equal to 1")),
     ],
 )
 def test_bad_parameters_are_one_line(tmp_path, survey_scene, model_dir, flag, value, words):

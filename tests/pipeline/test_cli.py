@@ -149,16 +149,33 @@ def test_synth_and_run_through_the_cli(tmp_path, model_dir):
         "local",
         "--tile-size",
         "256",
+        "--confidence-high",
+        "0.95",
+        "--confidence-medium",
+        "0.7",
     )
     assert proc.returncode == 0, proc.stderr
-    assert "detections.geojson" in proc.stdout
+    assert "detections.geojson" in proc.stdout and "report.html" in proc.stdout
     assert {p.name for p in out.iterdir()} == {
         "probabilities.tif",
+        "probabilities.qml",
         "mask.tif",
+        "mask.qml",
         "detections.geojson",
         "detections.gpkg",
+        "detections.qml",
         "run.json",
         "quicklook.png",
+        "report.html",
     }
+    # the thresholds given on the command line set the confidence bands
+    sites = json.loads((out / "detections.geojson").read_text())["features"]
+    assert sites
+    for site in sites:
+        p = site["properties"]
+        band = "high" if p["score_max"] >= 0.95 else "medium" if p["score_max"] >= 0.7 else "low"
+        assert p["confidence"] == band, p
+    run = json.loads((out / "run.json").read_text())
+    assert run["parameters"]["confidence_high"] == 0.95
     png = (out / "quicklook.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == 384

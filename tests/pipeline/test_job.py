@@ -18,6 +18,7 @@ FIELDS = {
     "class",
     "score_max",
     "score_mean",
+    "confidence",
     "area_m2",
     "rank",
     "municipality_code",
