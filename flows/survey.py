@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import (
@@ -65,14 +66,16 @@ def artifacts(folder: str) -> None:
     )
 
 
-@flow(name="survey", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=2))
+@flow(name="survey", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=2))  # type: ignore[arg-type]
 def survey(request: SurveyRequest, planned: SurveyPlan | None = None) -> str:
     """Survey every municipality of a region for one date; returns ``ROOT/DATE``.
 
     Each municipality is a task named after its code; ``request.concurrency`` of them run at a
     time (see :func:`survey_with_concurrency`).
     """
-    survey_plan = planned if planned is not None and planned.request == request else plan(request)
+    survey_plan: SurveyPlan = (
+        planned if planned is not None and planned.request == request else plan(request)  # type: ignore[assignment]
+    )
     prepare_folder(survey_plan)
     session = ray_session(request.ray_address) if request.executor == "ray" else nullcontext()
     with session:
@@ -90,5 +93,5 @@ def survey(request: SurveyRequest, planned: SurveyPlan | None = None) -> str:
 
 def survey_with_concurrency(request: SurveyRequest, planned: SurveyPlan | None = None) -> str:
     """Run :func:`survey` with ``request.concurrency`` municipality tasks at a time."""
-    runner = ThreadPoolTaskRunner(max_workers=request.concurrency)
-    return survey.with_options(task_runner=runner)(request, planned=planned)
+    runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=request.concurrency)
+    return str(survey.with_options(task_runner=runner)(request, planned=planned))  # type: ignore[arg-type]

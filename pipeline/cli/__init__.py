@@ -36,6 +36,8 @@ def _setup_logging(quiet: bool) -> None:
         click.echo(f"wastewatch: warning: {_one_line(Exception(str(message)))}", err=True)
 
     warnings.showwarning = one_line
+    # boundless reads (picture chips at a scene's edge) go through an ungeoreferenced VRT
+    warnings.filterwarnings("ignore", message="Dataset has no geotransform")
 
 
 def _print_version(ctx: click.Context, _: click.Parameter, value: bool) -> None:

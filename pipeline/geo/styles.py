@@ -15,8 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyogrio
+
 __all__ = [
     "CONFIDENCE_CATEGORIES",
+    "STATUS_CATEGORIES",
     "Category",
     "class_colours",
     "detections_qml",
@@ -45,6 +48,16 @@ CONFIDENCE_CATEGORIES = (
     Category("high", (230, 0, 38), "high confidence"),
     Category("medium", (255, 140, 0), "medium confidence"),
     Category("low", (255, 230, 0), "low confidence"),
+)
+
+#: outlines of a survey's sites by ``status`` (new and grown stand out).
+STATUS_CATEGORIES = (
+    Category("new", (230, 20, 60), "new"),
+    Category("grown", (255, 140, 0), "grown"),
+    Category("persisting", (40, 120, 255), "persisting"),
+    Category("shrunk", (120, 170, 255), "shrunk"),
+    Category("disappeared", (150, 150, 150), "disappeared"),
+    Category("not_observed", (200, 200, 200), "not observed"),
 )
 
 #: colours of foreground classes in mask.tif, in class order (background is transparent).
@@ -345,14 +358,18 @@ def store_gpkg_style(
         (geom_column,) = db.execute(
             "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (layer,)
         ).fetchone()
+        # GDAL's OGR_CURRENT_DATE, when set, fixes the timestamps (same layers, same bytes)
+        now = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE") or dt.datetime.now(
+            dt.UTC
+        ).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         db.execute(_LAYER_STYLES)
         db.execute(
             "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, "
             "description, last_change) VALUES ('layer_styles', 'attributes', 'layer_styles', "
-            "'QGIS layer styles', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+            "'QGIS layer styles', ?)",
+            (now,),
         )
         db.execute("UPDATE layer_styles SET useAsDefault = 0 WHERE f_table_name = ?", (layer,))
-        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         db.execute(
             "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, "
             "f_geometry_column, styleName, styleQML, styleSLD, useAsDefault, description, owner, "

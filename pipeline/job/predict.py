@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,10 @@ __all__ = [
     "read_tile",
     "upsample_heatmap",
 ]
+
+
+#: held while a model is loaded and made dense (jobs of a survey load theirs in threads).
+_BUILD = threading.Lock()
 
 
 @dataclass
@@ -142,10 +147,11 @@ class TilePredictor:
         self.device = torch.device(device)
         if self.device.type == "cpu":
             torch.set_num_threads(threads or len(os.sched_getaffinity(0)))
-        model, card = load_checkpoint(checkpoint, map_location="cpu")
+        with _BUILD:  # torch.fx tracing (to_dense) is not thread-safe: one model at a time
+            model, card = load_checkpoint(checkpoint, map_location="cpu")
+            dense = to_dense(model).to(self.device).eval()
         self.card: ModelCard = card
         # channels_last: 2-3x faster convolutions with oneDNN (CPU) and cuDNN (GPU)
-        dense = to_dense(model).to(self.device).eval()
         self.model = dense.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.threshold = threshold
         self.mean = torch.tensor(card.mean, dtype=torch.float32, device=self.device)[:, None, None]

@@ -13,28 +13,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import rasterio
-from affine import Affine
-from pyproj import CRS
-from rasterio.enums import Resampling
-from rasterio.features import rasterize
-from rasterio.windows import from_bounds
-from shapely.geometry import box
 
-from .quicklook import quicklook, write_png
+from ..geo.styles import STATUS_CATEGORIES
+from .page import data_uri, site_chips
+from .quicklook import quicklook
 
-__all__ = ["STATUS_COLOURS", "site_chip", "write_survey_report"]
+__all__ = ["STATUS_COLOURS", "write_survey_report"]
 
-#: outline colour of each status, in pictures and in the table.
-STATUS_COLOURS = {
-    "new": (230, 20, 60),
-    "grown": (255, 140, 0),
-    "persisting": (40, 120, 255),
-    "shrunk": (120, 170, 255),
-    "disappeared": (150, 150, 150),
-    "not_observed": (200, 200, 200),
-}
+#: outline colour of each status, in pictures and in the table (as in the GIS style).
+STATUS_COLOURS = {c.value: c.colour for c in STATUS_CATEGORIES}
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
@@ -44,50 +32,6 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 .badge{display:inline-block;padding:1px 8px;border-radius:9px;color:#fff;font-size:12px}
 .meta{color:#666}img.chip{width:96px;height:96px;image-rendering:pixelated}
 """
-
-
-def _png(rgb: np.ndarray) -> str:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "chip.png"
-        write_png(path, rgb)
-        return base64.b64encode(path.read_bytes()).decode("ascii")
-
-
-def site_chip(
-    scenes: Sequence[str], geometry: object, crs: CRS, size: int = 96, margin: float = 0.6
-) -> str | None:
-    """A square picture of a site from the first scene that covers it, outlined; base64 PNG
-    (None when no scene covers it)."""
-    for path in scenes:
-        with rasterio.open(path) as src:
-            g = gpd.GeoSeries([geometry], crs=crs).to_crs(src.crs).iloc[0]
-            x0, y0, x1, y1 = g.bounds
-            half = max(x1 - x0, y1 - y0) * (0.5 + margin) + 4 * abs(src.res[0])
-            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-            bounds = (cx - half, cy - half, cx + half, cy + half)
-            if not box(*src.bounds).contains(box(*bounds)):
-                continue
-            win = from_bounds(*bounds, transform=src.transform)
-            data = src.read(
-                indexes=[1, 2, 3],
-                window=win,
-                out_shape=(3, size, size),
-                resampling=Resampling.bilinear,
-            )
-            transform = src.window_transform(win) * Affine.scale(
-                win.width / size, win.height / size
-            )
-            rgb = data.transpose(1, 2, 0).astype(np.uint8).copy()
-            edge = rasterize(
-                [(g.boundary.buffer(abs(transform.a) * 0.8), 1)],
-                out_shape=(size, size),
-                transform=transform,
-                fill=0,
-                dtype="uint8",
-            )
-            rgb[edge > 0] = (255, 230, 0)
-            return _png(rgb)
-    return None
 
 
 def _badge(status: str) -> str:
@@ -147,13 +91,22 @@ def write_survey_report(
         max_chips: sites beyond this rank get no picture (keeps the file small).
     """
     e = html.escape
-    crs = sites.crs
+    chips: list[bytes] = []
+    if scenes and len(sites):
+        with rasterio.open(scenes[0]) as src:
+            crs = src.crs
+        head = sites.iloc[:max_chips]
+        chips = site_chips(
+            scenes[0],
+            list(head.to_crs(crs).geometry),
+            [STATUS_COLOURS.get(str(v), (90, 90, 90)) for v in head["status"]],
+            size=96,
+        )
     rows = []
     for i, (_, s) in enumerate(sites.iterrows()):
-        chip = site_chip(scenes, s.geometry, crs) if i < max_chips else None
         img = (
-            f'<img class="chip" alt="{e(s["site_id"])}" src="data:image/png;base64,{chip}">'
-            if chip
+            f'<img class="chip" alt="{e(s["site_id"])}" src="{data_uri(chips[i])}">'
+            if i < len(chips)
             else ""
         )
         confidence = s.get("confidence") or ""

@@ -16,10 +16,12 @@ import pyogrio
 import rasterio
 import shapely
 from pyproj import CRS
+from rasterio.errors import WindowError
 from rasterio.features import geometry_mask
 from rasterio.windows import Window, from_bounds
 
 from ..geo import NODATA, geojson_precision, read_vectors, write_geojson, write_gpkg
+from ..geo.styles import STATUS_CATEGORIES, detections_qml, write_qml
 from ..job.detections import FIELDS
 from .changes import ChangeResult, compare_surveys, inspection_order
 
@@ -83,7 +85,10 @@ def observed_share(jobs: Sequence[JobOutput], geometry: shapely.Geometry, crs: C
             if not shapely.intersects(g, shapely.box(left, bottom, right, top)):
                 continue
             win = from_bounds(*g.bounds, transform=src.transform).round_offsets().round_lengths()
-            win = win.intersection(Window(0, 0, src.width, src.height))
+            try:
+                win = win.intersection(Window(0, 0, src.width, src.height))
+            except WindowError:  # only an edge in common
+                continue
             data = src.read(1, window=win)
             inside = geometry_mask(
                 [g], out_shape=data.shape, transform=src.window_transform(win), invert=True
@@ -152,8 +157,8 @@ def _date_column(values: pd.Series) -> list[dt.date | None]:
 def write_region_layers(
     result: ChangeResult, folder: Path, date: dt.date, resolution_m: float
 ) -> list[Path]:
-    """``detections.geojson`` / ``.gpkg`` (with ``status``) and ``changes.geojson`` in
-    ``folder``; the bytes depend only on the sites (GeoPackage timestamps are the survey date).
+    """``detections.geojson`` / ``.gpkg`` (with ``status``; styled by status in the GeoPackage
+    and in ``detections.qml``) and ``changes.geojson`` in ``folder``; the bytes depend only on the sites (GeoPackage timestamps are the survey date).
 
     Returns:
         The files written.
@@ -171,11 +176,18 @@ def write_region_layers(
         changes[[*CHANGE_FIELDS, "geometry"]], geometry="geometry", crs=result.current.crs
     )
     precision = geojson_precision(resolution_m)
-    paths = [folder / "detections.geojson", folder / "detections.gpkg", folder / CHANGES_GEOJSON]
+    paths = [
+        folder / "detections.geojson",
+        folder / "detections.gpkg",
+        folder / "detections.qml",
+        folder / CHANGES_GEOJSON,
+    ]
+    style = detections_qml("status", STATUS_CATEGORIES)
     write_geojson(current, paths[0], id_field="site_id", precision=precision)
     with gpkg_timestamp(date):
-        write_gpkg(current, paths[1])
-    write_geojson(changes, paths[2], id_field="site_id", precision=precision)
+        write_gpkg(current, paths[1], style=style)
+    write_qml(paths[2], style)
+    write_geojson(changes, paths[3], id_field="site_id", precision=precision)
     return paths
 
 

@@ -55,5 +55,5 @@ def test_max_age_and_globs(folder):
 
 
 def test_no_scene_for_the_date_is_a_clear_error(folder):
-    with pytest.raises(InputError, match="no scene in .* acquired on or before 2026-01-01"):
+    with pytest.raises(InputError, match=r"no scene in .* acquired on or before 2026-01-01"):
         scenes_for_date([str(folder)], dt.date(2026, 1, 1))
