@@ -24,7 +24,16 @@ __all__ = [
 SURVEY_JSON = "survey.json"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 #: job parameters that change what a job writes (the others say where and how it runs).
-RESULT_PARAMETERS = ("select", "tile_size", "threshold", "min_area_m2", "crs", "survey_date")
+RESULT_PARAMETERS = (
+    "select",
+    "tile_size",
+    "threshold",
+    "min_area_m2",
+    "crs",
+    "survey_date",
+    "confidence_high",
+    "confidence_medium",
+)
 
 
 def survey_dates(root: Path) -> list[dt.date]:
