@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import geopandas as gpd
+import pyogrio
 from pyproj import CRS
 from shapely import make_valid, union_all
 from shapely.geometry import MultiPolygon, Polygon
@@ -28,6 +29,19 @@ CODE_FIELDS = ("com_istat_code", "municipality_code", "code", "id")
 NAME_FIELDS = ("name", "municipality", "NAME")
 
 
+def _first_spatial_layer(path: Path) -> str | None:
+    """The first layer with geometries of a multi-layer file (a GeoPackage with a QGIS
+    ``layer_styles`` table, say); None for single-layer files."""
+    try:
+        layers = pyogrio.list_layers(path)
+    except Exception:  # unreadable: let the read report it
+        return None
+    if len(layers) <= 1:
+        return None
+    spatial = [str(name) for name, geometry in layers if geometry]
+    return spatial[0] if spatial else None
+
+
 def read_vectors(
     path: str | os.PathLike[str], what: str = "vector file", allow_empty: bool = False
 ) -> gpd.GeoDataFrame:
@@ -46,7 +60,7 @@ def read_vectors(
     if not p.exists():
         raise InputNotFoundError(f"{what} {p} does not exist: check the path")
     try:
-        gdf = gpd.read_file(p)
+        gdf = gpd.read_file(p, layer=_first_spatial_layer(p))
     except Exception as exc:  # pyogrio raises several unrelated types for unreadable files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise VectorReadError(
