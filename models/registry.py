@@ -111,6 +111,7 @@ def to_dense(model: nn.Module, stride: int | None = None) -> nn.Module:
             is not a patch classifier.
         ConversionError: ``stride`` does not divide the output stride.
     """
+    dense: nn.Module
     if isinstance(model, FullyConvolutional | FCN32s | FCN16s | FCN8s | UNet):
         dense = model
     elif isinstance(model, PatchClassifier | ResNetClassifier) or hasattr(model, "patch_size"):
