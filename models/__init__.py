@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .errors import CheckpointError, ConversionError, ModelConfigError, WastewatchError
     from .fully_convolutional import FullyConvolutional, convolutionalize
     from .geometry import receptive_window
-    from .gradcam import grad_cam
+    from .gradcam import dense_grad_cam, grad_cam, grad_cam_halo
     from .losses import IGNORE_INDEX, border_weight_map, segmentation_loss, soft_dice_loss
     from .metrics import (
         classification_metrics,
@@ -73,10 +73,12 @@ _WHERE = {
     "convolutionalize": "fully_convolutional",
     "default_card": "registry",
     "dense_geometry": "registry",
+    "dense_grad_cam": "gradcam",
     "densify": "atrous",
     "fit": "train",
     "fit_classifier": "train",
     "grad_cam": "gradcam",
+    "grad_cam_halo": "gradcam",
     "halo_for": "card",
     "load_checkpoint": "checkpoint",
     "load_training_state": "checkpoint",
@@ -121,10 +123,12 @@ __all__ = [
     "convolutionalize",
     "default_card",
     "dense_geometry",
+    "dense_grad_cam",
     "densify",
     "fit",
     "fit_classifier",
     "grad_cam",
+    "grad_cam_halo",
     "halo_for",
     "load_checkpoint",
     "load_training_state",

@@ -93,5 +93,5 @@ def densify(fcn: FullyConvolutional, stride: int = 1) -> FullyConvolutional:
                 node.target, DilatedAvgPool2d(kernel, new_st, (pad[0] * d_in, pad[1] * d_in), d_in)
             )
     body.recompile()
-    out = FullyConvolutional(body, stride, fcn.patch_size, fcn.in_channels)
+    out = FullyConvolutional(body, stride, fcn.patch_size, fcn.in_channels, fcn.feature_layer)
     return out.train(fcn.training)

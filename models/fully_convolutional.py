@@ -89,13 +89,20 @@ class FullyConvolutional(nn.Module):
         offset: pixel of that patch the cell stands for (its centre pixel, ``patch_size // 2``).
         align: tile origins must be multiples of this (the output stride) for tiled inference
             to reproduce whole-image inference.
+        feature_layer: name (in ``body``) of the classifier's last ``Conv2d``, the layer
+            Grad-CAM explains (``models.dense_grad_cam``); empty when unknown.
 
     The input window each cell depends on is measured by ``models.receptive_window``; for a
     classifier with unpadded convolutions it is exactly the patch.
     """
 
     def __init__(
-        self, body: nn.Module, output_stride: int, patch_size: int, in_channels: int
+        self,
+        body: nn.Module,
+        output_stride: int,
+        patch_size: int,
+        in_channels: int,
+        feature_layer: str = "",
     ) -> None:
         super().__init__()
         self.body = body
@@ -104,6 +111,7 @@ class FullyConvolutional(nn.Module):
         self.offset = patch_size // 2
         self.align = output_stride
         self.in_channels = in_channels
+        self.feature_layer = feature_layer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N, classes, H', W') with ``H' = (H - patch) // output_stride + 1``."""
@@ -352,7 +360,9 @@ def _convolutionalize(classifier: nn.Module, patch_size: int | None) -> FullyCon
     gm.delete_all_unused_submodules()
     out_node = next(n for n in gm.graph.nodes if n.op == "output")
     out_stride = max((stride.get(a, 1) for a in out_node.all_input_nodes), default=1)
-    fcn = FullyConvolutional(gm, out_stride, patch, in_channels).eval()
+    # the classifier's last convolution (what models.grad_cam explains) keeps its name in gm
+    convs = [n for n, m in classifier.named_modules() if isinstance(m, nn.Conv2d)]
+    fcn = FullyConvolutional(gm, out_stride, patch, in_channels, convs[-1] if convs else "").eval()
     with torch.no_grad():  # a private generator: converting must not move the global RNG
         x = torch.randn(
             2, in_channels, patch, patch, generator=torch.Generator().manual_seed(0)

@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import nn
 
+from .atrous import densify
 from .card import ModelCard, halo_for
 from .errors import ModelConfigError
 from .fully_convolutional import FullyConvolutional, convolutionalize
@@ -93,33 +94,57 @@ def build(arch: str, **arch_args: Any) -> nn.Module:
         raise ModelConfigError(f"arguments do not fit architecture {arch!r}: {exc}") from None
 
 
-def to_dense(model: nn.Module) -> nn.Module:
+def to_dense(model: nn.Module, stride: int | None = None) -> nn.Module:
     """The network that scores every position of an image of any size.
 
-    Patch classifiers are convolutionalized; segmentation networks, already dense, are returned
-    as they are. The result has ``output_stride``, ``offset`` and ``align``.
+    Patch classifiers are convolutionalized (and, with ``stride``, densified to that output
+    stride with :func:`~models.densify`); segmentation networks, already dense, are returned as
+    they are. The result has ``output_stride``, ``offset`` and ``align``.
+
+    Args:
+        model: a registered architecture (or any module with ``patch_size``).
+        stride: output stride wanted from a patch classifier, a divisor of its network's output
+            stride; None keeps the network's own.
+
+    Raises:
+        ModelConfigError: no dense form is registered, or ``stride`` asked of a network that
+            is not a patch classifier.
+        ConversionError: ``stride`` does not divide the output stride.
     """
+    dense: nn.Module
     if isinstance(model, FullyConvolutional | FCN32s | FCN16s | FCN8s | UNet):
-        return model
-    if isinstance(model, PatchClassifier | ResNetClassifier) or hasattr(model, "patch_size"):
-        return convolutionalize(model)
-    if all(hasattr(model, a) for a in ("output_stride", "offset")):
-        return model
-    raise ModelConfigError(f"{type(model).__name__} has no dense form registered")
+        dense = model
+    elif isinstance(model, PatchClassifier | ResNetClassifier) or hasattr(model, "patch_size"):
+        dense = convolutionalize(model)
+    elif all(hasattr(model, a) for a in ("output_stride", "offset")):
+        dense = model
+    else:
+        raise ModelConfigError(f"{type(model).__name__} has no dense form registered")
+    if stride is None or stride == getattr(dense, "output_stride", None):
+        return dense
+    if not isinstance(dense, FullyConvolutional):
+        raise ModelConfigError(
+            f"{type(model).__name__} is not a patch classifier: only those take another "
+            "output stride"
+        )
+    return densify(dense, stride)
 
 
-def dense_geometry(model: nn.Module) -> dict[str, int]:
-    """Geometry of a model's dense form, for its card.
+def dense_geometry(model: nn.Module, stride: int | None = None) -> dict[str, int]:
+    """Geometry of a model's dense form (at output stride ``stride``, see :func:`to_dense`).
 
     Returns:
         ``output_stride``, ``offset``, ``align`` (tile origins must be multiples of it), the
         measured receptive window (``rf_start``, ``receptive_field``) and the ``halo`` that makes
-        tiled inference exact (a multiple of ``align``).
+        tiled inference exact (a multiple of ``align``). A densified network keeps the
+        alignment of the network it came from, so that its tiles are cut as they are at the
+        network's own stride.
     """
-    dense = to_dense(model)
+    base = to_dense(model)
+    align = int(getattr(base, "align", getattr(base, "output_stride")))  # noqa: B009
+    dense = to_dense(base, stride)
     stride = int(getattr(dense, "output_stride"))  # noqa: B009 (Module attributes are untyped)
     offset = int(getattr(dense, "offset"))  # noqa: B009
-    align = int(getattr(dense, "align", stride))
     in_channels = int(getattr(dense, "in_channels", 3))
     was_training = dense.training
     dense.eval()

@@ -103,6 +103,8 @@ def job_options(f: F) -> F:
             show_default=True,
             help=schema_help("confidence_medium"),
         ),
+        click.option("--stride", type=int, default=None, help=schema_help("stride")),
+        click.option("--saliency", is_flag=True, help=schema_help("saliency")),
         click.option("--crs", default=None, help=schema_help("crs")),
         click.option("--date", "survey_date", default=None, help=schema_help("survey_date")),
         click.option(

@@ -41,9 +41,20 @@ def print_outputs(out: Path) -> None:
     run = json.loads((out / "run.json").read_text())
     ex = run["execution"]
     click.echo(f"outputs in {out}/")
+    stride = run.get("heatmap", {}).get("stride_px")
+    saliency = (
+        [("saliency.tif", "Grad-CAM saliency COG (0..1 through its GDAL scale)")]
+        if (out / "saliency.tif").exists()
+        else []
+    )
     for name, what in (
-        ("probabilities.tif", "probability COG (0..1 through its GDAL scale)"),
+        (
+            "probabilities.tif",
+            "probability COG (0..1 through its GDAL scale)"
+            + (f", heatmap every {stride} px" if stride else ""),
+        ),
         ("mask.tif", "class mask COG with a colour table"),
+        *saliency,
         ("detections.geojson", f"{run['detections']} sites, EPSG:4326"),
         ("detections.gpkg", f"sites, {run['grid']['crs']}, QGIS style inside"),
         ("*.qml", "QGIS styles beside the rasters and the GeoJSON"),

@@ -13,7 +13,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from .grid import GeoBox
-from .styles import class_colours, mask_qml, probabilities_qml, write_qml
+from .styles import class_colours, mask_qml, probabilities_qml, saliency_qml, write_qml
 
 __all__ = [
     "MASK_FILE",
@@ -21,6 +21,8 @@ __all__ = [
     "NODATA",
     "PROBABILITIES_FILE",
     "PROBABILITIES_STYLE",
+    "SALIENCY_FILE",
+    "SALIENCY_STYLE",
     "SCALE",
     "RasterWriter",
     "work_rasters",
@@ -34,9 +36,11 @@ SCALE = 254
 
 PROBABILITIES_FILE = "probabilities.tif"
 MASK_FILE = "mask.tif"
+SALIENCY_FILE = "saliency.tif"
 #: QGIS styles beside the rasters (QGIS loads NAME.qml with NAME.tif).
 PROBABILITIES_STYLE = "probabilities.qml"
 MASK_STYLE = "mask.qml"
+SALIENCY_STYLE = "saliency.qml"
 _BLOCK = 512
 
 
@@ -53,15 +57,18 @@ class RasterWriter:
     Cores are written at their windows into tiled, compressed working GeoTIFFs as they arrive (in
     any order); :meth:`finish` converts them to COGs with overviews. Memory is one tile.
 
-    The probabilities carry a GDAL scale of 1/254 (values read 0..1), the mask a colour table;
-    both COGs embed their statistics (opening them writes no ``.aux.xml``), and each gets a QGIS
-    style beside it: the probabilities transparent below ``threshold``, the mask's class names.
+    The probabilities (and the optional saliency) carry a GDAL scale of 1/254 (values read
+    0..1), the mask a colour table; the COGs embed their statistics (opening them writes no
+    ``.aux.xml``), and each gets a QGIS style beside it: the probabilities transparent below
+    ``threshold``, the mask's class names, the saliency as a heat ramp.
 
     Args:
         folder: the job's staging folder.
         grid: the output grid.
         classes: class names, index 0 the background.
         threshold: the detection threshold (where the probability style starts).
+        saliency: the class whose Grad-CAM ``saliency.tif`` holds (every :meth:`write` then
+            gives one); None: no ``saliency.tif``.
     """
 
     def __init__(
@@ -70,14 +77,18 @@ class RasterWriter:
         grid: GeoBox,
         classes: list[str],
         threshold: float = 0.5,
+        saliency: str | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.grid = grid
         self.classes = classes
         self.threshold = threshold
+        self.saliency = saliency
         self.work_probabilities, self.work_mask = work_rasters(self.folder)
+        self.work_saliency = self.work_mask.with_name(SALIENCY_FILE)
         self._prob: rasterio.io.DatasetWriter | None = None
         self._mask: rasterio.io.DatasetWriter | None = None
+        self._saliency: rasterio.io.DatasetWriter | None = None
         self.written = 0
 
     def _profile(self, count: int) -> dict[str, object]:
@@ -111,11 +122,27 @@ class RasterWriter:
         colours = dict(enumerate(class_colours(len(self.classes))))
         colours[NODATA] = (0, 0, 0, 0)
         self._mask.write_colormap(1, colours)
+        if self.saliency is not None:
+            self._saliency = rasterio.open(self.work_saliency, "w", **self._profile(1))
+            self._saliency.set_band_description(1, f"Grad-CAM({self.saliency})")
+            self._saliency.scales = (1 / SCALE,)
+            self._saliency.offsets = (0.0,)
         return self
 
-    def write(self, window: Window, probabilities: np.ndarray, mask: np.ndarray) -> None:
-        """Write one window: ``probabilities`` (bands, h, w) and ``mask`` (h, w), uint8."""
+    def write(
+        self,
+        window: Window,
+        probabilities: np.ndarray,
+        mask: np.ndarray,
+        saliency: np.ndarray | None = None,
+    ) -> None:
+        """Write one window: ``probabilities`` (bands, h, w), ``mask`` (h, w) and, when the
+        writer was made with ``saliency``, ``saliency`` (h, w); uint8."""
         assert self._prob is not None and self._mask is not None, "use RasterWriter as a context"
+        if self._saliency is not None:
+            if saliency is None:
+                raise ValueError("this writer writes saliency.tif: give every window's saliency")
+            self._saliency.write(saliency, window=window, indexes=1)
         self._prob.write(probabilities, window=window)
         self._mask.write(mask, window=window, indexes=1)
         self.written += 1
@@ -126,10 +153,10 @@ class RasterWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for ds in (self._prob, self._mask):
+        for ds in (self._prob, self._mask, self._saliency):
             if ds is not None:
                 ds.close()
-        self._prob = self._mask = None
+        self._prob = self._mask = self._saliency = None
 
     def finish(self) -> tuple[Path, Path]:
         """Convert the working rasters into COGs in the staging folder and write their QGIS
@@ -154,6 +181,14 @@ class RasterWriter:
         )
         write_qml(self.folder / PROBABILITIES_STYLE, probabilities_qml(self.threshold))
         write_qml(self.folder / MASK_STYLE, mask_qml(self.classes))
+        if self.saliency is not None:
+            _to_cog(
+                self.work_saliency,
+                self.folder / SALIENCY_FILE,
+                Resampling.average,
+                {"CLASSES": classes, "NODATA_MEANING": nodata},
+            )
+            write_qml(self.folder / SALIENCY_STYLE, saliency_qml())
         return probabilities, mask
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "detections_qml",
     "mask_qml",
     "probabilities_qml",
+    "saliency_qml",
     "store_gpkg_style",
     "write_qml",
 ]
@@ -322,6 +323,48 @@ def probabilities_qml(threshold: float, band: int = 1) -> str:
         (mid, "#ff8c00", 120),
         (1.0, "#e60026", 160),
     ):
+        ET.SubElement(
+            shader,
+            "item",
+            {"value": f"{value:g}", "color": colour, "alpha": str(alpha), "label": f"{value:.2f}"},
+        )
+    _raster_tail(root)
+    return _document(root)
+
+
+def saliency_qml(low: float = 0.1) -> str:
+    """A heat-ramp style for ``saliency.tif`` in saliency units (0..1, the file's scale
+    applied): transparent below ``low``, dark purple through orange to pale yellow at 1.
+
+    Args:
+        low: the lowest saliency drawn, so the imagery shows where there is no evidence.
+    """
+    root, renderer = _raster_root(
+        {
+            "type": "singlebandpseudocolor",
+            "classificationMin": f"{low:g}",
+            "classificationMax": "1",
+        }
+    )
+    shader = ET.SubElement(ET.SubElement(renderer, "rastershader"), "colorrampshader")
+    shader.attrib.update(
+        {
+            "colorRampType": "INTERPOLATED",
+            "classificationMode": "1",
+            "clip": "1",
+            "minimumValue": f"{low:g}",
+            "maximumValue": "1",
+            "labelPrecision": "2",
+        }
+    )
+    span = 1 - low
+    for share, colour, alpha in (
+        (0.0, "#3b0f70", 60),  # "inferno"-like: readable over imagery, monotone in lightness
+        (0.4, "#b5367a", 110),
+        (0.7, "#fb8861", 150),
+        (1.0, "#fcfdbf", 190),
+    ):
+        value = low + share * span
         ET.SubElement(
             shader,
             "item",

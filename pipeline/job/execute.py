@@ -68,6 +68,8 @@ class Workload:
         checkpoint: the model's checkpoint folder (each worker loads it).
         bands: bands the model reads.
         threshold: probability from which a pixel is a detection.
+        stride: output stride of a patch classifier (None: the network's own).
+        saliency: whether tiles also get their Grad-CAM saliency.
     """
 
     scenes: list[SceneInfo]
@@ -76,6 +78,19 @@ class Workload:
     checkpoint: str
     bands: int
     threshold: float = 0.5
+    stride: int | None = None
+    saliency: bool = False
+
+    def predictor(self, device: str = "auto", threads: int | None = None) -> TilePredictor:
+        """The model every tile of the job runs through, loaded on ``device``."""
+        return TilePredictor(
+            self.checkpoint,
+            device=device,
+            threads=threads,
+            threshold=self.threshold,
+            stride=self.stride,
+            saliency=self.saliency,
+        )
 
     def read(self, tile: Tile) -> TileInput:
         return read_tile(tile, self.scenes, self.grid, self.bands, self.aoi)
@@ -86,7 +101,7 @@ def execute_local(
 ) -> ExecStats:
     """Read, predict and write every tile in this process, one after another."""
     start = time.perf_counter()
-    predictor = TilePredictor(work.checkpoint, device=device, threshold=work.threshold)
+    predictor = work.predictor(device)
     stats = ExecStats(executor="local", device=str(predictor.device))
     with progress(len(tiles), "tiles") as advance:
         for tile in tiles:
@@ -103,10 +118,8 @@ def execute_local(
 class _PredictorActor:
     """A model held on one device; Ray instantiates it remotely."""
 
-    def __init__(self, checkpoint: str, device: str, threads: int, threshold: float) -> None:
-        self.predictor = TilePredictor(
-            checkpoint, device=device, threads=threads, threshold=threshold
-        )
+    def __init__(self, work: Workload, device: str, threads: int) -> None:
+        self.predictor = work.predictor(device, threads)
 
     def device(self) -> str:
         return str(self.predictor.device)
@@ -177,12 +190,9 @@ def execute_ray(
         # the cores: reading is light next to the network
         threads = max(1, int(resources.get("CPU", 1)) // n_actors) if device == "cpu" else 1
         actor_cls = ray.remote(max_restarts=2, max_task_retries=2, **actor_opts)(_PredictorActor)
-        pool = [
-            actor_cls.remote(work.checkpoint, device, threads, work.threshold)
-            for _ in range(n_actors)
-        ]
-        read_remote = ray.remote(num_cpus=read_cpus, max_retries=3)(_read_task)
         work_ref = ray.put(work)  # shipped once, not with every task
+        pool = [actor_cls.remote(work_ref, device, threads) for _ in range(n_actors)]
+        read_remote = ray.remote(num_cpus=read_cpus, max_retries=3)(_read_task)
         stats = ExecStats(executor="ray", workers=n_actors, device=device)
         limit = max_in_flight or 2 * n_actors + 2
         pending: dict[Any, Tile] = {}

@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -15,7 +16,14 @@ from shapely import union_all
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
-from models import ModelCard, load_checkpoint
+from models import (
+    PATCH_CLASSIFIERS,
+    ConversionError,
+    ModelCard,
+    dense_geometry,
+    grad_cam_halo,
+    load_checkpoint,
+)
 
 from ..errors import AOIError, CRSError, InputError, NoOverlapError
 from ..geo import (
@@ -34,7 +42,10 @@ from .publish import check_output
 from .request import JobRequest
 from .tiling import Tile, plan_tiles
 
-__all__ = ["JobPlan", "plan_job"]
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = ["JobPlan", "job_card", "plan_job"]
 
 log = logging.getLogger("wastewatch")
 
@@ -45,7 +56,9 @@ class JobPlan:
 
     Attributes:
         request: what was asked.
-        card: the model card (the weights were loaded and checked once, while planning).
+        card: the model card (the weights were loaded and checked once, while planning), its
+            dense geometry that of the job: at ``--stride``, with the halo ``--saliency``
+            needs (see :func:`job_card`).
         scenes: the scenes, newest first.
         grid: the output grid.
         aoi: the AOI, repaired and clipped to the scenes' coverage, in the grid's CRS.
@@ -73,12 +86,13 @@ def plan_job(request: JobRequest) -> JobPlan:
     """
     start = time.perf_counter()
     check_output(request.out, request.overwrite)
-    _, card = load_checkpoint(request.model)  # a full load: weights are checked against the card
+    model, card = load_checkpoint(request.model)  # a full load: weights checked against the card
     if card.gsd_m <= 0:
         raise InputError(
             f"the model card of {request.model} gives no GSD: set gsd_m (metres per "
             "pixel the model was trained at) in its card.json"
         )
+    card = job_card(card, model, request.stride, request.saliency, request.model)
     aoi_frame = select_features(read_vectors(request.aoi, "AOI"), list(request.select), "AOI")
     scenes = open_scenes(list(request.scenes), len(card.bands))
     aoi_frame = _near_scenes(aoi_frame, scenes, request.aoi)
@@ -107,6 +121,61 @@ def plan_job(request: JobRequest) -> JobPlan:
         grid.resolution,
     )
     return plan
+
+
+def job_card(
+    card: ModelCard,
+    model: nn.Module,
+    stride: int | None = None,
+    saliency: bool = False,
+    source: str = "the model",
+) -> ModelCard:
+    """The card with the dense geometry a job runs at.
+
+    With ``stride`` the patch classifier is densified (``models.to_dense(model, stride)``) and
+    its geometry measured again (``models.dense_geometry``): output stride, offset, receptive
+    window and halo; tiles keep the network's own alignment, so they are cut as without
+    ``stride``. With ``saliency`` the halo also covers every patch over a core pixel
+    (``models.grad_cam_halo``), computed at the network's own output stride.
+
+    Args:
+        card: the checkpoint's card.
+        model: the checkpoint's network.
+        stride: the wanted output stride (None: the network's).
+        saliency: whether ``saliency.tif`` is written.
+        source: the checkpoint, for messages.
+
+    Raises:
+        InputError: ``stride`` or ``saliency`` asked of a network that is not a patch
+            classifier, or a ``stride`` that does not divide its output stride.
+    """
+    if stride is None and not saliency:
+        return card
+    if card.arch not in PATCH_CLASSIFIERS:
+        flags = " and ".join(f for f, on in (("--stride", stride), ("--saliency", saliency)) if on)
+        raise InputError(
+            f"{flags} need a patch classifier ({', '.join(PATCH_CLASSIFIERS)}); {source} is "
+            f"a {card.arch} network, dense at every pixel already: leave {flags} out"
+        )
+    divisors = [d for d in range(1, card.output_stride + 1) if card.output_stride % d == 0]
+    if stride is not None and stride not in divisors:
+        raise InputError(
+            f"--stride {stride} does not divide the output stride {card.output_stride} of "
+            f"{source}: choose one of {', '.join(map(str, divisors))}"
+        )
+    geometry: dict[str, int] = {}
+    if stride is not None:
+        try:
+            geometry = dense_geometry(model, stride)
+        except ConversionError as exc:
+            raise InputError(f"--stride {stride} cannot be used with {source}: {exc}") from None
+    if saliency:  # Grad-CAM runs at the network's own stride: the card's geometry
+        need = grad_cam_halo(
+            card.patch_size, card.output_stride, card.rf_start, card.receptive_field
+        )
+        align = card.align or card.output_stride
+        geometry["halo"] = max(geometry.get("halo", card.halo), -(-need // align) * align)
+    return card.replace(**geometry)
 
 
 def _no_overlap(path: str, scenes: list[SceneInfo]) -> str:

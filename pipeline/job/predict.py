@@ -11,7 +11,14 @@ import torch
 from rasterio.features import rasterize
 from shapely.geometry.base import BaseGeometry
 
-from models import ModelCard, load_checkpoint, to_dense
+from models import (
+    FullyConvolutional,
+    ModelCard,
+    ModelConfigError,
+    dense_grad_cam,
+    load_checkpoint,
+    to_dense,
+)
 
 from ..geo import NODATA, SCALE, GeoBox, SceneInfo, read_window
 from .tiling import Tile
@@ -21,6 +28,7 @@ __all__ = [
     "TilePredictor",
     "TileResult",
     "read_tile",
+    "saliency_class",
     "upsample_heatmap",
 ]
 
@@ -58,11 +66,18 @@ class TileResult:
         tile: the tile.
         probabilities: uint8 (foreground classes, h, w): round(p * 254), 255 = nodata.
         mask: uint8 (h, w): class id, 255 = nodata.
+        saliency: uint8 (h, w): round(Grad-CAM * 254), 255 = nodata; None unless asked for.
     """
 
     tile: Tile
     probabilities: np.ndarray
     mask: np.ndarray
+    saliency: np.ndarray | None = None
+
+
+def saliency_class(classes: list[str]) -> int:
+    """The class the saliency explains: ``landfill``, else the first foreground class."""
+    return classes.index("landfill") if "landfill" in classes else 1
 
 
 def read_tile(
@@ -133,6 +148,14 @@ class TilePredictor:
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (a GPU when there is one).
         threads: torch CPU threads (default: all cores of this process's affinity).
         threshold: minimum probability for a foreground class to be written to the mask.
+        stride: patch classifiers: the output stride to predict at (a divisor of the network's,
+            through ``models.densify``); None: the network's own.
+        saliency: also compute the Grad-CAM of the landfill class (``models.dense_grad_cam``,
+            at the network's own output stride).
+
+    Attributes:
+        card: the checkpoint's card; with ``stride``, its ``output_stride`` and ``offset`` are
+            those of the densified network.
     """
 
     def __init__(
@@ -141,6 +164,8 @@ class TilePredictor:
         device: str = "auto",
         threads: int | None = None,
         threshold: float = 0.5,
+        stride: int | None = None,
+        saliency: bool = False,
     ) -> None:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -149,13 +174,31 @@ class TilePredictor:
             torch.set_num_threads(threads or len(os.sched_getaffinity(0)))
         with _BUILD:  # torch.fx tracing (to_dense) is not thread-safe: one model at a time
             model, card = load_checkpoint(checkpoint, map_location="cpu")
-            dense = to_dense(model).to(self.device).eval()
+            base = to_dense(model).to(self.device).eval()
+            dense = to_dense(base, stride).eval()
+        if stride is not None:
+            card = card.replace(
+                output_stride=int(getattr(dense, "output_stride")),  # noqa: B009
+                offset=int(getattr(dense, "offset")),  # noqa: B009
+            )
         self.card: ModelCard = card
         # channels_last: 2-3x faster convolutions with oneDNN (CPU) and cuDNN (GPU)
         self.model = dense.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        if saliency and not isinstance(base, FullyConvolutional):
+            raise ModelConfigError(f"saliency needs a patch classifier, not a {card.arch} network")
+        self.cam_model = base if saliency and isinstance(base, FullyConvolutional) else None
+        self.cam_class = saliency_class(card.classes)
         self.threshold = threshold
         self.mean = torch.tensor(card.mean, dtype=torch.float32, device=self.device)[:, None, None]
         self.std = torch.tensor(card.std, dtype=torch.float32, device=self.device)[:, None, None]
+
+    def _input(self, pixels: np.ndarray, valid: np.ndarray) -> torch.Tensor:
+        """The network's input (1, C, h, w): normalized, invalid pixels at the mean."""
+        # arrays from Ray's object store are read-only: copy only then
+        x = torch.from_numpy(np.require(pixels, requirements="W")).to(self.device)
+        x = (x - self.mean) / self.std
+        x = x * torch.from_numpy(np.require(valid, requirements="W")).to(self.device)[None]
+        return x[None].contiguous(memory_format=torch.channels_last)
 
     @torch.inference_mode()
     def heatmap(self, pixels: np.ndarray, valid: np.ndarray) -> torch.Tensor:
@@ -163,12 +206,7 @@ class TilePredictor:
 
         Pixels are normalized with the card's statistics; invalid pixels are set to the mean.
         """
-        # arrays from Ray's object store are read-only: copy only then
-        x = torch.from_numpy(np.require(pixels, requirements="W")).to(self.device)
-        x = (x - self.mean) / self.std
-        x = x * torch.from_numpy(np.require(valid, requirements="W")).to(self.device)[None]
-        x = x[None].contiguous(memory_format=torch.channels_last)
-        return torch.softmax(self.model(x)[0].float(), dim=0).contiguous()
+        return torch.softmax(self.model(self._input(pixels, valid))[0].float(), dim=0).contiguous()
 
     def probabilities(
         self, pixels: np.ndarray, valid: np.ndarray, rows: range, cols: range
@@ -177,25 +215,43 @@ class TilePredictor:
         c = self.card
         return upsample_heatmap(self.heatmap(pixels, valid), c.output_stride, c.offset, rows, cols)
 
-    @torch.inference_mode()
+    def saliency(self, pixels: np.ndarray, valid: np.ndarray) -> torch.Tensor:
+        """Grad-CAM of the landfill class (h, w) in [0, 1] at every pixel of a read window.
+
+        Raises:
+            ValueError: the predictor was made without ``saliency``.
+        """
+        if self.cam_model is None:
+            raise ValueError("this predictor computes no saliency: make it with saliency=True")
+        return dense_grad_cam(self.cam_model, self._input(pixels, valid), self.cam_class)
+
     def predict(self, item: TileInput) -> TileResult:
-        """Core probabilities and class mask of one tile; nodata where ``core_mask`` is False."""
+        """Core probabilities and class mask of one tile (and its saliency when asked for);
+        nodata where ``core_mask`` is False."""
         tile = item.tile
         h, w = int(tile.core.height), int(tile.core.width)
         k = len(self.card.classes)
         if item.empty:
-            return TileResult(
-                tile, np.full((k - 1, h, w), NODATA, np.uint8), np.full((h, w), NODATA, np.uint8)
-            )
+            blank = np.full((h, w), NODATA, np.uint8)
+            saliency = blank.copy() if self.cam_model is not None else None
+            return TileResult(tile, np.full((k - 1, h, w), NODATA, np.uint8), blank, saliency)
         r0, c0 = tile.core_offset
-        probs = self.probabilities(item.pixels, item.valid, range(r0, r0 + h), range(c0, c0 + w))
-        fg = probs[1:]
-        best = fg.argmax(0)
-        best_p = fg.gather(0, best[None])[0]
-        mask = torch.where(best_p >= self.threshold, best + 1, torch.zeros_like(best))
-        q = torch.round(fg * SCALE).to(torch.uint8).cpu().numpy()
-        m = mask.to(torch.uint8).cpu().numpy()
         invalid = ~item.core_mask
+        with torch.inference_mode():
+            probs = self.probabilities(
+                item.pixels, item.valid, range(r0, r0 + h), range(c0, c0 + w)
+            )
+            fg = probs[1:]
+            best = fg.argmax(0)
+            best_p = fg.gather(0, best[None])[0]
+            mask = torch.where(best_p >= self.threshold, best + 1, torch.zeros_like(best))
+            q = torch.round(fg * SCALE).to(torch.uint8).cpu().numpy()
+            m = mask.to(torch.uint8).cpu().numpy()
         q[:, invalid] = NODATA
         m[invalid] = NODATA
-        return TileResult(tile, q, m)
+        s = None
+        if self.cam_model is not None:  # autograd: outside inference mode
+            cam = self.saliency(item.pixels, item.valid)[r0 : r0 + h, c0 : c0 + w]
+            s = torch.round(cam * SCALE).to(torch.uint8).cpu().numpy()
+            s[invalid] = NODATA
+        return TileResult(tile, q, m, s)

@@ -58,6 +58,13 @@ def write_provenance(
             "core_px": max(int(plan.tiles[0].core.width), int(plan.tiles[0].core.height)),
             "halo_px": plan.card.halo,
         },
+        # the heatmap actually computed: --stride (or the network's own), and where cells sit
+        "heatmap": {
+            "stride_px": plan.card.output_stride,
+            "offset_px": plan.card.offset,
+            "receptive_field_px": plan.card.receptive_field,
+            "saliency": r.saliency,
+        },
         "detections": detections,
         "execution": stats.to_dict(),
         "timings_s": dict(plan.timings),

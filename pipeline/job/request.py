@@ -54,6 +54,11 @@ class JobRequest(BaseModel):
         survey_date: date written into the detections (ISO ``YYYY-MM-DD``).
         confidence_high: lowest ``score_max`` of a ``high`` confidence site.
         confidence_medium: lowest ``score_max`` of a ``medium`` one (``low`` below).
+        stride: patch classifiers only: one prediction every ``stride`` pixels (a divisor of
+            the network's output stride, 1 = every pixel; checked by ``plan_job``); None: the
+            network's output stride.
+        saliency: patch classifiers only: also write ``saliency.tif`` (Grad-CAM of the
+            landfill class).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -93,6 +98,20 @@ class JobRequest(BaseModel):
         float,
         Field(gt=0, le=1, description="Lowest score_max of a 'medium' confidence site."),
     ] = 0.5
+    stride: Annotated[
+        Annotated[int, Field(gt=0)] | None,
+        Field(
+            description="Patch classifiers: one prediction every S pixels, S dividing the "
+            "network's output stride (1 = every pixel; default: the output stride)."
+        ),
+    ] = None
+    saliency: Annotated[
+        bool,
+        Field(
+            description="Patch classifiers: also write saliency.tif, Grad-CAM of the landfill "
+            "class."
+        ),
+    ] = False
 
     @field_validator("aoi", "model", "out")
     @classmethod

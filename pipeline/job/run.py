@@ -24,7 +24,7 @@ from .detections import detections_frame
 from .execute import ExecStats, Workload, execute_local, execute_ray
 from .outputs import DETECTIONS_STYLE, detections_style, write_job_report, write_quicklook
 from .plan import JobPlan, plan_job
-from .predict import TileResult
+from .predict import TileResult, saliency_class
 from .provenance import write_provenance
 from .publish import staging
 from .request import JobRequest
@@ -47,16 +47,26 @@ QUICKLOOK = "quicklook.png"
 
 
 def infer(plan: JobPlan, stage: str | os.PathLike[str]) -> ExecStats:
-    """Run the model over every tile and write ``probabilities.tif`` and ``mask.tif`` (COGs)."""
+    """Run the model over every tile and write ``probabilities.tif``, ``mask.tif`` and, with
+    ``--saliency``, ``saliency.tif`` (COGs)."""
     start = time.perf_counter()
     r = plan.request
-    with RasterWriter(stage, plan.grid, plan.card.classes, r.threshold) as writer:
+    classes = plan.card.classes
+    explained = classes[saliency_class(classes)] if r.saliency else None
+    with RasterWriter(stage, plan.grid, classes, r.threshold, explained) as writer:
 
         def sink(result: TileResult) -> None:
-            writer.write(result.tile.core, result.probabilities, result.mask)
+            writer.write(result.tile.core, result.probabilities, result.mask, result.saliency)
 
         work = Workload(
-            plan.scenes, plan.grid, plan.aoi, r.model, len(plan.card.bands), r.threshold
+            plan.scenes,
+            plan.grid,
+            plan.aoi,
+            r.model,
+            len(plan.card.bands),
+            r.threshold,
+            r.stride,
+            r.saliency,
         )
         if r.executor == "local":
             stats = execute_local(plan.tiles, work, sink)

@@ -59,3 +59,19 @@ def test_densify_rejects_a_stride_that_does_not_divide():
     fcn = convolutionalize(PatchClassifier(patch_size=32, channels=(8, 16, 32)))
     with pytest.raises(ConversionError, match="does not divide"):
         densify(fcn, 3)
+
+
+def test_dense_geometry_at_a_stride_keeps_the_tile_alignment():
+    from models import dense_geometry, to_dense
+
+    model = PatchClassifier(patch_size=32, channels=(8, 16, 32)).eval()
+    base = dense_geometry(model)
+    assert base["output_stride"] == 4 and base["align"] == 4
+    for stride in (1, 2, 4):
+        geo = dense_geometry(model, stride)
+        assert geo["output_stride"] == stride and geo["align"] == base["align"]
+        assert (geo["rf_start"], geo["receptive_field"], geo["offset"]) == (0, 32, 16)
+        assert geo["halo"] % base["align"] == 0 and geo["halo"] <= base["halo"]
+        dense = to_dense(model, stride)
+        assert dense.output_stride == stride
+        assert dense.feature_layer == to_dense(model).feature_layer == "features.12"
