@@ -39,25 +39,27 @@ demo: $(STAMP)
 	mkdir -p $(DEMO)/imagery
 	ln -sf ../imagery-2026/scene.tif $(DEMO)/imagery/2026-06-15.tif
 	$(BIN)/wastewatch survey --municipalities $(MUNICIPALITIES) $(addprefix --select ,$(DEMO_MUNICIPALITIES)) \
-	  --scenes $(DEMO)/imagery --model $(DEMO)/model --date 2026-06-15 --out $(DEMO)/surveys
+	  --scenes $(DEMO)/imagery --model $(DEMO)/model --date 2026-06-15 --out $(DEMO)/monza-brianza
 	@echo "--- a year later, new imagery arrives in the same folder"
 	ln -sf ../imagery-2027/scene.tif $(DEMO)/imagery/2027-06-15.tif
 	$(BIN)/wastewatch survey --municipalities $(MUNICIPALITIES) $(addprefix --select ,$(DEMO_MUNICIPALITIES)) \
-	  --scenes $(DEMO)/imagery --model $(DEMO)/model --date 2027-06-15 --out $(DEMO)/surveys --max-age 300
+	  --scenes $(DEMO)/imagery --model $(DEMO)/model --date 2027-06-15 --out $(DEMO)/monza-brianza --max-age 300
 	@echo "--- wastewatch eval --survey: sites and their statuses against the revisit's truth"
-	$(BIN)/wastewatch eval --survey $(DEMO)/surveys/2027-06-15 --truth $(DEMO)/imagery-2027/truth.geojson
-	@echo "--- the inspection list: $(DEMO)/surveys/2027-06-15/report.html"
+	$(BIN)/wastewatch eval --survey $(DEMO)/monza-brianza/2027-06-15 --truth $(DEMO)/imagery-2027/truth.geojson
+	@echo "--- the inspection list: $(DEMO)/monza-brianza/2027-06-15/report.html"
 
 # The GIS check of the tests opens the outputs in headless QGIS through the system Python
 # (Debian's python3-qgis); install it, with gdal-bin, when it is missing (CI runs as root).
 QGIS_PYTHON ?= /usr/bin/python3
 
+# What analysts and inspectors open, for the tests: headless QGIS (Debian's python3-qgis, run
+# with the system python) and headless Chromium (the HTML reports).
 qgis:
-	@$(QGIS_PYTHON) -c "import qgis.core" 2>/dev/null || { \
+	@{ $(QGIS_PYTHON) -c "import qgis.core" 2>/dev/null && command -v chromium >/dev/null; } || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-	    python3-qgis gdal-bin >/dev/null; }
+	    python3-qgis gdal-bin chromium >/dev/null; }
 
 test: $(STAMP) qgis
 	$(BIN)/lint-imports --no-cache

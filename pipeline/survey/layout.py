@@ -33,6 +33,8 @@ RESULT_PARAMETERS = (
     "survey_date",
     "confidence_high",
     "confidence_medium",
+    "stride",
+    "saliency",
 )
 
 

@@ -267,3 +267,46 @@ def test_survey_json_records_provenance(two_surveys):
     assert all(m["run_json_sha256"] for m in info["municipalities"].values())
     assert sum(info["counts_by_status"].values()) >= info["sites"]
     assert np.isfinite(info["timings_s"]["region_s"])
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium (make test installs it)")
+def test_report_renders_in_headless_chromium(two_surveys, tmp_path):
+    """What an inspector sees: the report opens offline and shows the list with its pictures."""
+    report = two_surveys / D2 / "report.html"
+    page = report.read_text()
+    assert "http://" not in page and "https://" not in page  # self-contained
+    sites = _features(two_surveys / D2 / "detections.geojson")
+    assert page.count('class="chip"') == len(sites)
+    first = sites[0]["properties"]
+    assert first["site_id"] in page.split("Inspection list")[1].split("</tr>")[1]
+    png = tmp_path / "report.png"
+    proc = subprocess.run(
+        [
+            str(_chromium()),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1200,1400",
+            f"--screenshot={png}",
+            report.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert png.exists(), proc.stderr[-2000:]
+    with rasterio.open(png) as src:
+        pixels = src.read()
+    # not a blank page: text, badges and chips cover a good part of it, in colour
+    assert (pixels.min(axis=0) < 200).mean() > 0.05
+    assert (pixels.max(axis=0).astype(int) - pixels.min(axis=0) > 60).mean() > 0.01
