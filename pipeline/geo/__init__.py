@@ -3,7 +3,7 @@
 No torch, Ray or Prefect here.
 """
 
-from .features import date_columns, geojson_precision, write_geojson, write_gpkg
+from .features import date_columns, geojson_precision, store_gpkg_style, write_geojson, write_gpkg
 from .grid import MAX_UTM_SPAN_DEG, GeoBox, utm_crs_for
 from .rasters import (
     MASK_FILE,
@@ -26,7 +26,6 @@ from .styles import (
     mask_qml,
     probabilities_qml,
     saliency_qml,
-    store_gpkg_style,
     write_qml,
 )
 from .vectors import (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sqlite3
 from pathlib import Path
 
 import geopandas as gpd
@@ -11,9 +12,13 @@ import pandas as pd
 import pyarrow as pa
 import pyogrio
 
-from .styles import store_gpkg_style
-
-__all__ = ["date_columns", "geojson_precision", "write_geojson", "write_gpkg"]
+__all__ = [
+    "date_columns",
+    "geojson_precision",
+    "store_gpkg_style",
+    "write_geojson",
+    "write_gpkg",
+]
 
 
 def geojson_precision(resolution_m: float) -> int:
@@ -92,3 +97,51 @@ def write_gpkg(
     )
     if style is not None:
         store_gpkg_style(target, layer, style, description="wastewatch detections")
+
+
+_LAYER_STYLES = """
+CREATE TABLE IF NOT EXISTS layer_styles (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  f_table_catalog TEXT(256), f_table_schema TEXT(256), f_table_name TEXT(256),
+  f_geometry_column TEXT(256), styleName TEXT(30), styleQML TEXT, styleSLD TEXT,
+  useAsDefault BOOLEAN, description TEXT, owner TEXT(30), ui TEXT(30), update_time DATETIME
+)"""
+
+
+def store_gpkg_style(
+    path: str | os.PathLike[str],
+    layer: str,
+    qml: str,
+    name: str = "wastewatch",
+    description: str = "",
+) -> None:
+    """Store ``qml`` as ``layer``'s default QGIS style in the GeoPackage at ``path``.
+
+    The ``layer_styles`` table is QGIS's convention (QGIS creates the same one when a user saves
+    a style into a GeoPackage); it is registered in ``gpkg_contents`` as an attribute table so
+    that the file stays a valid GeoPackage. A default style already stored for ``layer`` stops
+    being the default.
+    """
+    with sqlite3.connect(os.fspath(path)) as db:
+        (geom_column,) = db.execute(
+            "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (layer,)
+        ).fetchone()
+        # GDAL's OGR_CURRENT_DATE, when set, fixes the timestamps (same layers, same bytes)
+        now = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE") or dt.datetime.now(
+            dt.UTC
+        ).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        db.execute(_LAYER_STYLES)
+        db.execute(
+            "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, "
+            "description, last_change) VALUES ('layer_styles', 'attributes', 'layer_styles', "
+            "'QGIS layer styles', ?)",
+            (now,),
+        )
+        db.execute("UPDATE layer_styles SET useAsDefault = 0 WHERE f_table_name = ?", (layer,))
+        db.execute(
+            "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, "
+            "f_geometry_column, styleName, styleQML, styleSLD, useAsDefault, description, owner, "
+            "ui, update_time) VALUES ('', '', ?, ?, ?, ?, '', 1, ?, '', NULL, ?)",
+            (layer, geom_column, name, qml, description, now),
+        )
+    db.close()

@@ -7,15 +7,11 @@ here is the subset of QGIS 3.22's format these styles need; newer QGIS versions 
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import sqlite3
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import pyogrio
 
 __all__ = [
     "CONFIDENCE_CATEGORIES",
@@ -26,7 +22,6 @@ __all__ = [
     "mask_qml",
     "probabilities_qml",
     "saliency_qml",
-    "store_gpkg_style",
     "write_qml",
 ]
 
@@ -372,54 +367,6 @@ def saliency_qml(low: float = 0.1) -> str:
         )
     _raster_tail(root)
     return _document(root)
-
-
-_LAYER_STYLES = """
-CREATE TABLE IF NOT EXISTS layer_styles (
-  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
-  f_table_catalog TEXT(256), f_table_schema TEXT(256), f_table_name TEXT(256),
-  f_geometry_column TEXT(256), styleName TEXT(30), styleQML TEXT, styleSLD TEXT,
-  useAsDefault BOOLEAN, description TEXT, owner TEXT(30), ui TEXT(30), update_time DATETIME
-)"""
-
-
-def store_gpkg_style(
-    path: str | os.PathLike[str],
-    layer: str,
-    qml: str,
-    name: str = "wastewatch",
-    description: str = "",
-) -> None:
-    """Store ``qml`` as ``layer``'s default QGIS style in the GeoPackage at ``path``.
-
-    The ``layer_styles`` table is QGIS's convention (QGIS creates the same one when a user saves
-    a style into a GeoPackage); it is registered in ``gpkg_contents`` as an attribute table so
-    that the file stays a valid GeoPackage. A default style already stored for ``layer`` stops
-    being the default.
-    """
-    with sqlite3.connect(os.fspath(path)) as db:
-        (geom_column,) = db.execute(
-            "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (layer,)
-        ).fetchone()
-        # GDAL's OGR_CURRENT_DATE, when set, fixes the timestamps (same layers, same bytes)
-        now = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE") or dt.datetime.now(
-            dt.UTC
-        ).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-        db.execute(_LAYER_STYLES)
-        db.execute(
-            "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, "
-            "description, last_change) VALUES ('layer_styles', 'attributes', 'layer_styles', "
-            "'QGIS layer styles', ?)",
-            (now,),
-        )
-        db.execute("UPDATE layer_styles SET useAsDefault = 0 WHERE f_table_name = ?", (layer,))
-        db.execute(
-            "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, "
-            "f_geometry_column, styleName, styleQML, styleSLD, useAsDefault, description, owner, "
-            "ui, update_time) VALUES ('', '', ?, ?, ?, ?, '', 1, ?, '', NULL, ?)",
-            (layer, geom_column, name, qml, description, now),
-        )
-    db.close()
 
 
 def write_qml(path: str | os.PathLike[str], qml: str) -> Path:
