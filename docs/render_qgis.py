@@ -5,7 +5,7 @@ Run with the system Python that has PyQGIS (Debian's ``python3-qgis``):
 
     QT_QPA_PLATFORM=offscreen /usr/bin/python3 docs/render_qgis.py OUT SCENE docs/qgis-demo.png
 
-This produced ``docs/qgis-demo.png`` from the outputs of a job over a synthetic survey scene.
+This produced ``docs/qgis-demo.png`` from the ``make demo`` job of Camparada (2027-06-15).
 """
 
 from __future__ import annotations
