@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
@@ -191,7 +191,10 @@ def execute_ray(
         threads = max(1, int(resources.get("CPU", 1)) // n_actors) if device == "cpu" else 1
         actor_cls = ray.remote(max_restarts=2, max_task_retries=2, **actor_opts)(_PredictorActor)
         work_ref = ray.put(work)  # shipped once, not with every task
-        pool = [actor_cls.remote(work_ref, device, threads) for _ in range(n_actors)]
+        # actors get the model's part alone, by value: a small argument that Ray inlines, so an
+        # actor restarted after its node died never needs an object that may have gone
+        model_part = replace(work, scenes=[], aoi=None)
+        pool = [actor_cls.remote(model_part, device, threads) for _ in range(n_actors)]
         read_remote = ray.remote(num_cpus=read_cpus, max_retries=3)(_read_task)
         stats = ExecStats(executor="ray", workers=n_actors, device=device)
         limit = max_in_flight or 2 * n_actors + 2

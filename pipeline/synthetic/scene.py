@@ -156,6 +156,7 @@ def _write_scene(
         "photometric": "RGB",
         "interleave": "pixel",
         "BIGTIFF": "IF_SAFER",
+        "SPARSE_OK": "TRUE",
     }
     tmp_path = path.with_name(f".{path.name}.partial")
     like = rasterio.open(valid_like) if valid_like is not None else None
@@ -176,20 +177,22 @@ def _write_scene(
                     win = Window(
                         col, row, min(BLOCK, grid.width - col), min(BLOCK, grid.height - row)
                     )
-                    data = np.clip(np.rint(render_block(grid, win, sites, seed, season)), 1, 255)
-                    data = data.astype(np.uint8)
+                    shape = (int(win.height), int(win.width))
+                    valid = np.ones(shape, np.uint8)
                     if valid_region is not None:
                         valid = rasterize(
                             [(valid_region, 1)],
-                            out_shape=data.shape[1:],
+                            out_shape=shape,
                             transform=grid.window_transform(win),
                             fill=0,
                             dtype="uint8",
                         )
-                        data *= valid[None]
                     if like is not None:
-                        data *= (like.dataset_mask(window=win) > 0)[None].astype(np.uint8)
-                    dst.write(data, window=win)
+                        valid &= (like.dataset_mask(window=win) > 0).astype(np.uint8)
+                    if not valid.any():
+                        continue  # a sparse block: reads as nodata, costs no rendering
+                    data = np.clip(np.rint(render_block(grid, win, sites, seed, season)), 1, 255)
+                    dst.write(data.astype(np.uint8) * valid[None], window=win)
     finally:
         if like is not None:
             like.close()
