@@ -17,7 +17,7 @@ from pipeline.job.provenance import write_provenance
 from pipeline.job.publish import staging
 from pipeline.job.run import report
 
-__all__ = ["aoi_job", "transient"]
+__all__ = ["aoi_job", "retried", "transient"]
 
 
 def transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -42,13 +42,17 @@ def plan(request: JobRequest) -> JobPlan:
     return plan_job(request)
 
 
-@task(
+#: a task that may be retried once, for failures that may pass (see :func:`transient`)
+retried = task(
     cache_policy=NO_CACHE,
     persist_result=False,
     retries=1,
     retry_delay_seconds=5,
     retry_condition_fn=transient,
 )
+
+
+@retried
 def run_inference(job: JobPlan, stage: str) -> ExecStats:
     return infer(job, stage)
 

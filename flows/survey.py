@@ -23,7 +23,7 @@ from pipeline.survey import SurveyPlan, SurveyRequest, finish_survey, plan_surve
 from pipeline.survey.region import JobOutput
 from pipeline.survey.run import prepare_folder
 
-from .job import transient
+from .job import retried
 
 __all__ = ["survey", "survey_with_concurrency"]
 
@@ -35,13 +35,7 @@ def plan(request: SurveyRequest) -> SurveyPlan:
     return plan_survey(request)
 
 
-@task(
-    cache_policy=NO_CACHE,
-    persist_result=False,
-    retries=1,
-    retry_delay_seconds=5,
-    retry_condition_fn=transient,
-)
+@retried
 def municipality(survey_plan: SurveyPlan, job: JobRequest) -> JobOutput | None:
     return run_municipality(survey_plan, job)
 

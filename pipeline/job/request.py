@@ -23,7 +23,18 @@ from pydantic import (
 
 from ..errors import InputError
 
-__all__ = ["JobRequest", "absolute", "request_error"]
+__all__ = ["JobRequest", "absolute", "iso_date", "request_error"]
+
+
+def iso_date(value: Any) -> Any:
+    """A strict ISO date (``YYYY-MM-DD``) from a string (pydantic alone would also take a number
+    of seconds, or "2026-06-15T00:00"); other values pass through to pydantic."""
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date: give YYYY-MM-DD") from None
+    return value
 
 
 def absolute(path: str) -> str:
@@ -131,13 +142,7 @@ class JobRequest(BaseModel):
     @field_validator("survey_date", mode="before")
     @classmethod
     def _iso_date(cls, value: Any) -> Any:
-        # strict ISO: pydantic would also take a number of seconds or "2026-06-15T00:00"
-        if isinstance(value, str):
-            try:
-                return dt.date.fromisoformat(value)
-            except ValueError:
-                raise ValueError(f"{value!r} is not a date: give YYYY-MM-DD") from None
-        return value
+        return iso_date(value)
 
     @field_validator("confidence_medium")
     @classmethod

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..job.request import JobRequest, absolute, request_error
+from ..job.request import JobRequest, absolute, iso_date, request_error
 
 __all__ = ["SurveyRequest"]
 
@@ -70,12 +70,7 @@ class SurveyRequest(BaseModel):
     @field_validator("date", mode="before")
     @classmethod
     def _iso_date(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                return dt.date.fromisoformat(value)
-            except ValueError:
-                raise ValueError(f"{value!r} is not a date: give YYYY-MM-DD") from None
-        return value
+        return iso_date(value)
 
     @classmethod
     def parse(cls, **params: Any) -> SurveyRequest:
