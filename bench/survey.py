@@ -108,13 +108,44 @@ def main() -> None:
     ap.add_argument("--work", default=".wastewatch/bench-survey")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     ap.add_argument("--select", nargs="*", default=[])
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the steps already recorded in the results file whose outputs exist",
+    )
     args = ap.parse_args()
     work = Path(args.work).absolute()
     work.mkdir(parents=True, exist_ok=True)
     select = [x for c in args.select for x in ("--select", c)]
+    out_path = Path(args.out) / "survey-cpu.json"
     steps: dict[str, dict[str, object]] = {}
+    if args.reuse and out_path.exists():
+        steps = json.loads(out_path.read_text()).get("steps", {})
+    done = {
+        "synth_date1": work / "d1" / "scene.tif",
+        "synth_date2": work / "d2" / "scene.tif",
+        "synth_train": work / "train" / "scene.tif",
+        "train": work / "model" / "card.json",
+    }
+
+    def save() -> None:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps(result(), indent=2) + "\n")
+
+    def result() -> dict[str, object]:
+        return {
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "device": "cpu",
+            "region": "Province of Monza e della Brianza (ISTAT boundaries, ../shared/data)",
+            "gsd_m": 1.0,
+            "steps": steps,
+            "goal": "status agreement >= 0.9 of the detected truth sites; synthesis <= 600 s",
+        }
 
     def step(name: str, *cmd: str, pixels: float | None = None) -> str:
+        if name in steps and name in done and done[name].exists():
+            print(f"{name:<12} kept from the results file", flush=True)
+            return ""
         seconds, pss, out = run(*cmd)
         steps[name] = {
             "command": "wastewatch " + " ".join(cmd).replace(str(work) + "/", ""),
@@ -124,6 +155,7 @@ def main() -> None:
         if pixels:
             steps[name]["megapixels_per_second"] = round(pixels / 1e6 / seconds, 2)
         print(f"{name:<12} {seconds:8.1f} s  {pss:5.2f} GB", flush=True)
+        save()
         return out
 
     imagery = work / "imagery"
@@ -232,18 +264,9 @@ def main() -> None:
         info = json.loads((work / "monza-brianza" / date / "survey.json").read_text())
         steps[name]["municipalities"] = len(info["municipalities"])
         steps[name]["counts_by_status"] = info["counts_by_status"]
-    result = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "device": "cpu",
-        "region": "Province of Monza e della Brianza (ISTAT boundaries, ../shared/data)",
-        "gsd_m": 1.0,
-        "steps": steps,
-        "goal": "status agreement >= 0.9 of the detected truth sites; synthesis <= 600 s each",
-    }
-    out = Path(args.out) / "survey-cpu.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written {out}")
+        save()
+    save()
+    print(f"written {out_path}")
 
 
 if __name__ == "__main__":

@@ -89,6 +89,10 @@ def write_quicklook(plan: JobPlan, frame: gpd.GeoDataFrame, path: str | os.PathL
                 [str(r) for r in part["rank"]],
             )
         )
+    # the AOI's part of the scene, with a margin: a municipality of a province-wide scene is
+    # read as a window, not the whole scene
+    left, bottom, right, top = aoi.total_bounds
+    margin = 0.05 * max(right - left, top - bottom)
     return quicklook(
         scene,
         path,
@@ -96,6 +100,7 @@ def write_quicklook(plan: JobPlan, frame: gpd.GeoDataFrame, path: str | os.PathL
         max_size=1200,
         title=aoi_title(plan),
         subtitle=_subtitle(plan, len(frame)),
+        bounds=(left - margin, bottom - margin, right + margin, top + margin),
     )
 
 

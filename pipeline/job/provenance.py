@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -22,9 +23,16 @@ RUN_SCHEMA_VERSION = 1
 
 
 def input_sha256(path: str) -> str | None:
-    """The hash of a local input file; None for URIs (hashing would download them)."""
+    """The hash of a local input file; None for URIs (hashing would download them). Computed
+    once per file version in a process (a survey's jobs share their scenes)."""
     if "://" in path or path.startswith("/vsi") or not os.path.isfile(path):
         return None
+    st = os.stat(path)
+    return _sha256(os.path.realpath(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
     return file_sha256(path)
 
 

@@ -162,8 +162,10 @@ def quicklook(
     width_px: int = 2,
     title: str = "",
     subtitle: str = "",
+    bounds: tuple[float, float, float, float] | None = None,
 ) -> Path:
-    """Write a PNG of ``scene`` read at overview resolution, with polygons outlined.
+    """Write a PNG of ``scene`` (or of ``bounds`` of it) read at overview resolution, with
+    polygons outlined.
 
     The picture has a title strip (``title``, ``subtitle``) above the scene and a strip below
     with the legend of the overlays that have one and a scale bar. Labels (e.g. ranks) are
@@ -177,14 +179,27 @@ def quicklook(
         width_px: outline width in picture pixels.
         title: the first line above the picture (e.g. the AOI's name).
         subtitle: the second line (e.g. the survey date and the number of sites).
+        bounds: (left, bottom, right, top) in the scene's CRS: picture only this part (a
+            municipality of a province-wide scene), read as a window; default the whole scene.
     """
     overlays = [o if isinstance(o, Overlay) else Overlay(o[0], o[1]) for o in layers]
     with rasterio.open(scene) as src:
-        scale = max(1.0, max(src.width, src.height) / max_size)
-        shape = (max(1, round(src.height / scale)), max(1, round(src.width / scale)))
-        rgb, transform = read_rgb(src, None, shape)
+        window = None
+        if bounds is not None:
+            window = (
+                rasterio.windows.from_bounds(*bounds, transform=src.transform)
+                .round_offsets()
+                .round_lengths()
+            )
+        width = window.width if window is not None else src.width
+        height = window.height if window is not None else src.height
+        scale = max(1.0, max(width, height) / max_size)
+        shape = (max(1, round(height / scale)), max(1, round(width / scale)))
+        rgb, transform = read_rgb(src, window, shape)
         crs = src.crs
-        centre_y = (src.bounds.bottom + src.bounds.top) / 2
+        centre_y = (
+            (bounds[1] + bounds[3]) / 2 if bounds else (src.bounds.bottom + src.bounds.top) / 2
+        )
     h, w = shape
     size = max(12, min(22, round(max(w, h) / 60)))
     head, foot = round(size * 3.4), round(size * 2.6)

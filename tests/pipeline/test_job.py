@@ -145,3 +145,54 @@ def test_published_folder_is_not_private(local_run):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(local_run.stat().st_mode) == 0o777 & ~umask
+
+
+def _kill_model_actors() -> int:
+    """SIGKILL every model actor process (Ray titles them ``ray::_PredictorActor``)."""
+    import os
+    import signal
+
+    killed = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if b"_PredictorActor" in cmd:
+            os.kill(int(pid), signal.SIGKILL)
+            killed += 1
+    return killed
+
+
+def test_a_model_actor_killed_mid_job_changes_no_output(
+    tmp_path, local_run, survey_scene, model_dir, ray_local, monkeypatch
+):
+    """Ray restarts the actor and retries its calls; the outputs are those of an undisturbed
+    run, byte for byte (the writes are idempotent: a core written twice is the same core)."""
+    from pipeline.geo import RasterWriter
+
+    write = RasterWriter.write
+    killed: list[int] = []
+
+    def write_then_kill(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        write(self, *args, **kwargs)
+        if not killed:
+            killed.append(_kill_model_actors())
+
+    monkeypatch.setattr(RasterWriter, "write", write_then_kill)
+    out = tmp_path / "ray"
+    run_job(_request(survey_scene, model_dir, out, executor="ray", survey_date="2026-06-15"))
+    assert killed == [1]
+    run = json.loads((out / "run.json").read_text())
+    assert run["execution"]["tiles"] == json.loads((local_run / "run.json").read_text())[
+        "execution"
+    ]["tiles"]
+    assert (out / "detections.geojson").read_bytes() == (
+        local_run / "detections.geojson"
+    ).read_bytes()
+    for name in ("mask.tif", "probabilities.tif"):
+        with rasterio.open(out / name) as a, rasterio.open(local_run / name) as b:
+            assert np.array_equal(a.read(), b.read())
