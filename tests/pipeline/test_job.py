@@ -147,22 +147,38 @@ def test_published_folder_is_not_private(local_run):
     assert stat.S_IMODE(local_run.stat().st_mode) == 0o777 & ~umask
 
 
+def _descendants(pid: int) -> list[int]:
+    import os
+
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    kids = [int(c) for c in f.read().split()]
+                out.extend(kids)
+                todo.extend(kids)
+        except OSError:
+            continue
+    return out
+
+
 def _kill_model_actors() -> int:
-    """SIGKILL every model actor process (Ray titles them ``ray::_PredictorActor``)."""
+    """SIGKILL the model actor processes of this test's Ray (descendants of this process that
+    Ray titles ``ray::_PredictorActor``)."""
     import os
     import signal
 
     killed = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+    for pid in _descendants(os.getpid()):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmd = f.read()
         except OSError:
             continue
         if b"_PredictorActor" in cmd:
-            os.kill(int(pid), signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
             killed += 1
     return killed
 
