@@ -93,6 +93,13 @@ def write_quicklook(plan: JobPlan, frame: gpd.GeoDataFrame, path: str | os.PathL
     # read as a window, not the whole scene
     left, bottom, right, top = aoi.total_bounds
     margin = 0.05 * max(right - left, top - bottom)
+    s_left, s_bottom, s_right, s_top = plan.scenes[0].bounds
+    bounds = (
+        max(left - margin, s_left),
+        max(bottom - margin, s_bottom),
+        min(right + margin, s_right),
+        min(top + margin, s_top),
+    )
     return quicklook(
         scene,
         path,
@@ -100,7 +107,7 @@ def write_quicklook(plan: JobPlan, frame: gpd.GeoDataFrame, path: str | os.PathL
         max_size=1200,
         title=aoi_title(plan),
         subtitle=_subtitle(plan, len(frame)),
-        bounds=(left - margin, bottom - margin, right + margin, top + margin),
+        bounds=bounds,
     )
 
 
