@@ -203,9 +203,10 @@ def test_a_model_actor_killed_mid_job_changes_no_output(
     run_job(_request(survey_scene, model_dir, out, executor="ray", survey_date="2026-06-15"))
     assert killed == [1]
     run = json.loads((out / "run.json").read_text())
-    assert run["execution"]["tiles"] == json.loads((local_run / "run.json").read_text())[
-        "execution"
-    ]["tiles"]
+    assert (
+        run["execution"]["tiles"]
+        == json.loads((local_run / "run.json").read_text())["execution"]["tiles"]
+    )
     assert (out / "detections.geojson").read_bytes() == (
         local_run / "detections.geojson"
     ).read_bytes()

@@ -59,8 +59,8 @@ def region(tmp_path_factory, survey_scene):
     }
 
 
-def _survey(region, model_dir, root, date, *extra, executor="local"):
-    return wastewatch(
+def _survey_args(region, model_dir, root, date, *extra, executor="local"):
+    return [
         "survey",
         "--municipalities",
         str(region["municipalities"]),
@@ -80,7 +80,11 @@ def _survey(region, model_dir, root, date, *extra, executor="local"):
         "--executor",
         executor,
         *extra,
-    )
+    ]
+
+
+def _survey(region, model_dir, root, date, *extra, executor="local"):
+    return wastewatch(*_survey_args(region, model_dir, root, date, *extra, executor=executor))
 
 
 @pytest.fixture(scope="module")
@@ -190,26 +194,7 @@ def test_resume_after_sigkill_redoes_no_finished_job(region, model_dir, tmp_path
         sys.executable,
         "-m",
         "pipeline.cli",
-        "survey",
-        "--municipalities",
-        str(region["municipalities"]),
-        "--scenes",
-        str(region["imagery"]),
-        "--model",
-        str(model_dir),
-        "--date",
-        D1,
-        "--out",
-        str(root),
-        "--max-age",
-        "300",
-        "--tile-size",
-        "256",
-        "--no-prefect",
-        "--executor",
-        "local",
-        "--concurrency",
-        "1",
+        *_survey_args(region, model_dir, root, D1, "--concurrency", "1"),
     ]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first_job = root / D1 / "jobs" / "900001" / "run.json"
