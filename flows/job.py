@@ -14,7 +14,7 @@ from pipeline.errors import WastewatchError
 from pipeline.job import JobPlan, JobRequest, extract_detections, infer, plan_job
 from pipeline.job.execute import ExecStats
 from pipeline.job.provenance import write_provenance
-from pipeline.job.publish import staging
+from pipeline.job.publish import resume_key, staging
 from pipeline.job.run import report
 
 __all__ = ["aoi_job", "retried", "transient"]
@@ -81,8 +81,10 @@ def aoi_job(request: JobRequest, planned: JobPlan | None = None) -> str:
         planned: the plan, when the caller already made it (the CLI plans before starting
             Prefect, so bad input is reported at once); deployments leave it out.
     """
-    job = planned if planned is not None and planned.request == request else plan(request)
-    with staging(request.out, request.overwrite) as stage:
+    job: JobPlan = (
+        planned if planned is not None and planned.request == request else plan(request)  # type: ignore[assignment]
+    )
+    with staging(request.out, request.overwrite, resume_key(job), request.resume) as stage:
         stats = run_inference(job, str(stage))
         count = detections(job, str(stage))
         provenance(job, str(stage), stats, count)

@@ -115,5 +115,7 @@ def job_options(f: F) -> F:
             help=schema_help("executor"),
         ),
         click.option("--actors", type=int, default=None, help=schema_help("actors")),
+        click.option("--batch", type=int, default=None, help=schema_help("batch")),
         click.option("--overwrite", is_flag=True, help=schema_help("overwrite")),
+        click.option("--resume", is_flag=True, help=schema_help("resume")),
     )(f)

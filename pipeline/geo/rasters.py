@@ -7,12 +7,12 @@ from pathlib import Path
 from types import TracebackType
 
 import numpy as np
-import rasterio
 import rasterio.shutil
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from .grid import GeoBox
+from .mosaic import BandSpec, TileStore, write_mosaic_vrt
 from .styles import class_colours, mask_qml, probabilities_qml, saliency_qml, write_qml
 
 __all__ = [
@@ -45,17 +45,20 @@ _BLOCK = 512
 
 
 def work_rasters(folder: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """The working (non-COG) probability and mask rasters of a staging folder: what
-    vectorizing reads, removed when the job is published."""
+    """The working probability and mask rasters of a staging folder (VRT mosaics of the
+    finished tiles): what vectorizing reads, removed when the job is published."""
     work = Path(folder) / "work"
-    return work / PROBABILITIES_FILE, work / MASK_FILE
+    return work / "probabilities.vrt", work / "mask.vrt"
 
 
 class RasterWriter:
     """The single writer of a job's rasters.
 
-    Cores are written at their windows into tiled, compressed working GeoTIFFs as they arrive (in
-    any order); :meth:`finish` converts them to COGs with overviews. Memory is one tile.
+    Each tile's core goes to its own small uncompressed GeoTIFF as it arrives (in any order),
+    and its id to the ledger (:class:`~pipeline.geo.mosaic.TileStore`): a killed job keeps its
+    finished tiles, and a writer opened on the same folder again knows them (:attr:`done`).
+    :meth:`finish` assembles the tiles into VRT mosaics and converts them to COGs with
+    overviews: compression happens once, after the model has run. Memory is one tile.
 
     The probabilities (and the optional saliency) carry a GDAL scale of 1/254 (values read
     0..1), the mask a colour table; the COGs embed their statistics (opening them writes no
@@ -84,67 +87,37 @@ class RasterWriter:
         self.classes = classes
         self.threshold = threshold
         self.saliency = saliency
-        self.work_probabilities, self.work_mask = work_rasters(self.folder)
-        self.work_saliency = self.work_mask.with_name(SALIENCY_FILE)
-        self._prob: rasterio.io.DatasetWriter | None = None
-        self._mask: rasterio.io.DatasetWriter | None = None
-        self._saliency: rasterio.io.DatasetWriter | None = None
+        self.work = self.folder / "work"
+        self._store: TileStore | None = None
         self.written = 0
 
-    def _profile(self, count: int) -> dict[str, object]:
-        return {
-            "driver": "GTiff",
-            "width": self.grid.width,
-            "height": self.grid.height,
-            "count": count,
-            "dtype": "uint8",
-            "crs": self.grid.crs.to_wkt(),
-            "transform": self.grid.transform,
-            "nodata": NODATA,
-            "tiled": True,
-            "blockxsize": _BLOCK,
-            "blockysize": _BLOCK,
-            "compress": "deflate",
-            "BIGTIFF": "IF_SAFER",
-            "SPARSE_OK": "TRUE",
-        }
+    @property
+    def done(self) -> frozenset[str]:
+        """Ids of the tiles already finished in this folder (by this or an earlier run)."""
+        assert self._store is not None, "use RasterWriter as a context"
+        return self._store.done
 
     def __enter__(self) -> RasterWriter:
-        self.work_probabilities.parent.mkdir(parents=True, exist_ok=True)
-        n_fg = len(self.classes) - 1
-        self._prob = rasterio.open(self.work_probabilities, "w", **self._profile(n_fg))
-        self._mask = rasterio.open(self.work_mask, "w", **self._profile(1))
-        for band, name in enumerate(self.classes[1:], start=1):
-            self._prob.set_band_description(band, f"p({name})")
-        self._prob.scales = (1 / SCALE,) * n_fg
-        self._prob.offsets = (0.0,) * n_fg
-        self._mask.set_band_description(1, "class")
-        colours = dict(enumerate(class_colours(len(self.classes))))
-        colours[NODATA] = (0, 0, 0, 0)
-        self._mask.write_colormap(1, colours)
-        if self.saliency is not None:
-            self._saliency = rasterio.open(self.work_saliency, "w", **self._profile(1))
-            self._saliency.set_band_description(1, f"Grad-CAM({self.saliency})")
-            self._saliency.scales = (1 / SCALE,)
-            self._saliency.offsets = (0.0,)
+        self._store = TileStore(self.work, self.grid, NODATA)
         return self
 
     def write(
         self,
+        tile_id: str,
         window: Window,
         probabilities: np.ndarray,
         mask: np.ndarray,
         saliency: np.ndarray | None = None,
     ) -> None:
-        """Write one window: ``probabilities`` (bands, h, w), ``mask`` (h, w) and, when the
-        writer was made with ``saliency``, ``saliency`` (h, w); uint8."""
-        assert self._prob is not None and self._mask is not None, "use RasterWriter as a context"
-        if self._saliency is not None:
+        """Write one tile's core at ``window``: ``probabilities`` (bands, h, w), ``mask``
+        (h, w) and, when the writer was made with ``saliency``, ``saliency`` (h, w); uint8."""
+        assert self._store is not None, "use RasterWriter as a context"
+        layers = [probabilities, mask[None]]
+        if self.saliency is not None:
             if saliency is None:
                 raise ValueError("this writer writes saliency.tif: give every window's saliency")
-            self._saliency.write(saliency, window=window, indexes=1)
-        self._prob.write(probabilities, window=window)
-        self._mask.write(mask, window=window, indexes=1)
+            layers.append(saliency[None])
+        self._store.put(tile_id, window, np.concatenate(layers).astype(np.uint8, copy=False))
         self.written += 1
 
     def __exit__(
@@ -153,48 +126,57 @@ class RasterWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for ds in (self._prob, self._mask, self._saliency):
-            if ds is not None:
-                ds.close()
-        self._prob = self._mask = self._saliency = None
+        if self._store is not None:
+            self._store.close()
 
     def finish(self) -> tuple[Path, Path]:
-        """Convert the working rasters into COGs in the staging folder and write their QGIS
-        styles beside them; returns the COGs' paths."""
+        """Assemble the tiles into the working VRTs, convert them into COGs in the staging
+        folder and write their QGIS styles beside them; returns the COGs' paths."""
+        assert self._store is not None, "use RasterWriter as a context"
+        store = self._store
         classes = ",".join(self.classes)
-        probabilities = self.folder / PROBABILITIES_FILE
-        mask = self.folder / MASK_FILE
         nodata = "no valid imagery or outside AOI"
-        _to_cog(
-            self.work_probabilities,
-            probabilities,
-            Resampling.average,
+        n_fg = len(self.classes) - 1
+        work_probabilities, work_mask = work_rasters(self.folder)
+        write_mosaic_vrt(
+            work_probabilities,
+            store,
+            self.grid,
+            [BandSpec(b, f"p({name})", 1 / SCALE) for b, name in enumerate(self.classes[1:], 1)],
             {"CLASSES": classes, "NODATA_MEANING": nodata},
         )
+        colours = dict(enumerate(class_colours(len(self.classes))))
+        colours[NODATA] = (0, 0, 0, 0)
         categories = ",".join(f"{i}={name}" for i, name in enumerate(self.classes))
-        _to_cog(
-            self.work_mask,
-            mask,
-            Resampling.nearest,
+        write_mosaic_vrt(
+            work_mask,
+            store,
+            self.grid,
+            [BandSpec(n_fg + 1, "class", colours=colours)],
             # category names as metadata too: GTiff keeps GDAL category names only in .aux.xml
             {"CLASSES": classes, "CATEGORIES": categories, "NODATA_MEANING": nodata},
         )
+        probabilities = self.folder / PROBABILITIES_FILE
+        mask = self.folder / MASK_FILE
+        _to_cog(work_probabilities, probabilities, Resampling.average)
+        _to_cog(work_mask, mask, Resampling.nearest)
         write_qml(self.folder / PROBABILITIES_STYLE, probabilities_qml(self.threshold))
         write_qml(self.folder / MASK_STYLE, mask_qml(self.classes))
         if self.saliency is not None:
-            _to_cog(
-                self.work_saliency,
-                self.folder / SALIENCY_FILE,
-                Resampling.average,
+            work_saliency = self.work / "saliency.vrt"
+            write_mosaic_vrt(
+                work_saliency,
+                store,
+                self.grid,
+                [BandSpec(n_fg + 2, f"Grad-CAM({self.saliency})", 1 / SCALE)],
                 {"CLASSES": classes, "NODATA_MEANING": nodata},
             )
+            _to_cog(work_saliency, self.folder / SALIENCY_FILE, Resampling.average)
             write_qml(self.folder / SALIENCY_STYLE, saliency_qml())
         return probabilities, mask
 
 
-def _to_cog(src_path: Path, dst_path: Path, resampling: Resampling, tags: dict[str, str]) -> None:
-    with rasterio.open(src_path, "r+") as src:
-        src.update_tags(**tags)
+def _to_cog(src_path: Path, dst_path: Path, resampling: Resampling) -> None:
     rasterio.shutil.copy(
         src_path,
         dst_path,

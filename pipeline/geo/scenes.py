@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from pyproj import CRS, Transformer
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
 from shapely import segmentize
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
@@ -141,6 +143,48 @@ def _neg(date: str) -> tuple[int, ...]:
     return tuple(-d for d in digits)
 
 
+@functools.lru_cache(maxsize=64)
+def _same_crs(a: str, b: str) -> bool:
+    return a == b or CRS.from_wkt(a) == CRS.from_wkt(b)
+
+
+def _lattice_offset(
+    src: rasterio.io.DatasetReader, scene: SceneInfo, grid: GeoBox
+) -> tuple[int, int] | None:
+    """(col, row) of the grid's pixel (0, 0) in the scene's pixels when the scene lies on the
+    grid's pixel lattice (same CRS, same pixel size, whole-pixel offset); else None."""
+    s, g = src.transform, grid.transform
+    if s.b or s.d or g.b or g.d:
+        return None
+    tol = 1e-9 * max(abs(g.a), 1.0)
+    if abs(s.a - g.a) > tol or abs(s.e - g.e) > tol:
+        return None
+    col, row = (g.c - s.c) / s.a, (g.f - s.f) / s.e
+    if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
+        return None
+    if not _same_crs(scene.crs, grid.crs.to_wkt()):
+        return None
+    return round(col), round(row)
+
+
+def _read_aligned(
+    src: rasterio.io.DatasetReader, window: Window, offset: tuple[int, int], indexes: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A window of the grid read from a scene on its lattice; outside the scene: invalid."""
+    h, w = int(window.height), int(window.width)
+    data = np.zeros((len(indexes), h, w), np.float32)
+    mask = np.zeros((h, w), bool)
+    c0, r0 = int(window.col_off) + offset[0], int(window.row_off) + offset[1]
+    c1, r1 = max(c0, 0), max(r0, 0)
+    c2, r2 = min(c0 + w, src.width), min(r0 + h, src.height)
+    if c2 > c1 and r2 > r1:
+        win = Window(c1, r1, c2 - c1, r2 - r1)
+        rows, cols = slice(r1 - r0, r2 - r0), slice(c1 - c0, c2 - c0)
+        data[:, rows, cols] = src.read(indexes=indexes, window=win, out_dtype="float32")
+        mask[rows, cols] = src.dataset_mask(window=win) > 0
+    return data, mask
+
+
 def read_window(
     scenes: list[SceneInfo],
     grid: GeoBox,
@@ -150,7 +194,8 @@ def read_window(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read a window of the output grid from the scenes, reprojected on the fly.
 
-    Every scene is read through a ``WarpedVRT`` onto the window's own transform; the first valid
+    A scene on the grid's pixel lattice (same CRS and pixel size, whole-pixel offset) is read
+    as it is; any other through a ``WarpedVRT`` onto the window's own transform. The first valid
     pixel wins, scenes being ordered newest first. A pixel is valid where the dataset's mask
     says so and every band is finite (NaN and infinities in float scenes are nodata).
 
@@ -163,23 +208,27 @@ def read_window(
     pixels = np.zeros((bands, h, w), np.float32)
     valid = np.zeros((h, w), bool)
     dst_crs = grid.crs.to_wkt()
+    indexes = list(range(1, bands + 1))
     for scene in scenes:
         try:
-            with (
-                rasterio.open(scene.path) as src,
-                WarpedVRT(
-                    src,
-                    crs=dst_crs,
-                    transform=transform,
-                    width=w,
-                    height=h,
-                    resampling=resampling,
-                    src_nodata=src.nodata,
-                    nodata=src.nodata,
-                ) as vrt,
-            ):
-                data = vrt.read(indexes=list(range(1, bands + 1)), out_dtype="float32")
-                mask = vrt.dataset_mask() > 0
+            with rasterio.open(scene.path) as src:
+                offset = _lattice_offset(src, scene, grid)
+                if offset is not None:
+                    # the scene is on the grid's pixel lattice: a plain windowed read, no warp
+                    data, mask = _read_aligned(src, window, offset, indexes)
+                else:
+                    with WarpedVRT(
+                        src,
+                        crs=dst_crs,
+                        transform=transform,
+                        width=w,
+                        height=h,
+                        resampling=resampling,
+                        src_nodata=src.nodata,
+                        nodata=src.nodata,
+                    ) as vrt:
+                        data = vrt.read(indexes=indexes, out_dtype="float32")
+                        mask = vrt.dataset_mask() > 0
         except RasterioError as exc:
             raise SceneReadError(
                 f"scene {scene.path} failed to read ({gdal_reason(exc)}): the file is "

@@ -17,7 +17,7 @@ from ..progress import progress
 from .predict import TileInput, TilePredictor, TileResult, read_tile
 from .tiling import Tile
 
-__all__ = ["ExecStats", "Workload", "execute_local", "execute_ray"]
+__all__ = ["ExecStats", "Workload", "default_batch", "execute_local", "execute_ray"]
 
 log = logging.getLogger("wastewatch")
 Sink = Callable[[TileResult], None]
@@ -28,6 +28,7 @@ class ExecStats:
     """Counts and timings of an execution."""
 
     tiles: int = 0
+    resumed_tiles: int = 0
     empty_tiles: int = 0
     pixels: int = 0
     seconds: float = 0.0
@@ -42,6 +43,7 @@ class ExecStats:
     def to_dict(self) -> dict[str, Any]:
         return {
             "tiles": self.tiles,
+            "resumed_tiles": self.resumed_tiles,
             "empty_tiles": self.empty_tiles,
             "pixels": self.pixels,
             "seconds": round(self.seconds, 3),
@@ -96,21 +98,32 @@ class Workload:
         return read_tile(tile, self.scenes, self.grid, self.bands, self.aoi)
 
 
+def default_batch(device: str) -> int:
+    """Tiles per forward pass: one on CPU (no gain there), four on a GPU."""
+    return 4 if device.startswith("cuda") else 1
+
+
 def execute_local(
-    tiles: list[Tile], work: Workload, sink: Sink, *, device: str = "auto"
+    tiles: list[Tile],
+    work: Workload,
+    sink: Sink,
+    *,
+    device: str = "auto",
+    batch: int | None = None,
 ) -> ExecStats:
-    """Read, predict and write every tile in this process, one after another."""
+    """Read, predict and write every tile in this process, ``batch`` tiles at a time."""
     start = time.perf_counter()
     predictor = work.predictor(device)
     stats = ExecStats(executor="local", device=str(predictor.device))
+    size = batch or default_batch(str(predictor.device))
     with progress(len(tiles), "tiles") as advance:
-        for tile in tiles:
-            item = work.read(tile)
-            stats.empty_tiles += item.empty
-            result = predictor.predict(item)
-            sink(result)
-            _count(stats, result)
-            advance(1)
+        for i in range(0, len(tiles), size):
+            items = [work.read(tile) for tile in tiles[i : i + size]]
+            stats.empty_tiles += sum(item.empty for item in items)
+            for result in predictor.predict_batch(items):
+                sink(result)
+                _count(stats, result)
+                advance(1)
     stats.seconds = time.perf_counter() - start
     return stats
 
@@ -124,8 +137,9 @@ class _PredictorActor:
     def device(self) -> str:
         return str(self.predictor.device)
 
-    def predict(self, item: TileInput) -> TileResult:
-        return self.predictor.predict(item)
+    def predict(self, *items: TileInput) -> list[TileResult]:
+        # tiles come as separate arguments: Ray resolves top-level object refs only
+        return self.predictor.predict_batch(list(items))
 
 
 def _read_task(tile: Tile, work: Workload) -> TileInput:
@@ -170,13 +184,15 @@ def execute_ray(
     address: str | None = None,
     actors: int | None = None,
     max_in_flight: int | None = None,
+    batch: int | None = None,
 ) -> ExecStats:
     """Fan the tiles out on Ray and hand each result to ``sink`` in the calling process.
 
     Reading and reprojection run in CPU tasks; inference runs in actors that each hold the
-    model (one per GPU when the cluster has GPUs, else ``actors`` CPU actors). At most
-    ``max_in_flight`` tiles are between reading and writing at once, so memory is bounded by the
-    tile size, not the scene. Failed tasks are retried by Ray; an actor that dies is restarted.
+    model (one per GPU when the cluster has GPUs, else ``actors`` CPU actors), ``batch``
+    tiles per call. At most ``max_in_flight`` calls are between reading and writing at once, so
+    memory is bounded by the tile size, not the scene. Failed tasks are retried by Ray; an actor
+    that dies is restarted and its calls retried (a tile written twice is the same tile).
     """
     start = time.perf_counter()
     with ray_session(address) as ray:
@@ -198,16 +214,17 @@ def execute_ray(
         read_remote = ray.remote(num_cpus=read_cpus, max_retries=3)(_read_task)
         stats = ExecStats(executor="ray", workers=n_actors, device=device)
         limit = max_in_flight or 2 * n_actors + 2
-        pending: dict[Any, Tile] = {}
-        queue = iter(enumerate(tiles))
+        size = batch or default_batch(device)
+        pending: dict[Any, int] = {}
+        queue = iter(enumerate(range(0, len(tiles), size)))
 
         def submit() -> bool:
             nxt = next(queue, None)
             if nxt is None:
                 return False
-            i, tile = nxt
-            item = read_remote.remote(tile, work_ref)
-            pending[pool[i % n_actors].predict.remote(item)] = tile
+            i, first = nxt
+            items = [read_remote.remote(tile, work_ref) for tile in tiles[first : first + size]]
+            pending[pool[i % n_actors].predict.remote(*items)] = first
             return True
 
         try:
@@ -217,11 +234,12 @@ def execute_ray(
                 while pending:
                     ready, _ = ray.wait(list(pending), num_returns=1)
                     pending.pop(ready[0])
-                    result: TileResult = ray.get(ready[0])
-                    stats.empty_tiles += bool((result.mask == 255).all())
-                    sink(result)
-                    _count(stats, result)
-                    advance(1)
+                    results: list[TileResult] = ray.get(ready[0])
+                    for result in results:
+                        stats.empty_tiles += bool((result.mask == 255).all())
+                        sink(result)
+                        _count(stats, result)
+                        advance(1)
                     submit()
         except RayTaskError as exc:
             cause = getattr(exc, "cause", None)

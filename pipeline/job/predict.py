@@ -225,21 +225,51 @@ class TilePredictor:
             raise ValueError("this predictor computes no saliency: make it with saliency=True")
         return dense_grad_cam(self.cam_model, self._input(pixels, valid), self.cam_class)
 
+    def predict_batch(self, items: list[TileInput]) -> list[TileResult]:
+        """:meth:`predict` of several tiles, those of the same read-window shape in one
+        forward pass (what keeps a GPU busy); the results are those of one tile at a time."""
+        results: dict[int, TileResult] = {}
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, item in enumerate(items):
+            if item.empty or self.cam_model is not None:
+                results[i] = self.predict(item)
+            else:
+                groups.setdefault(item.pixels.shape, []).append(i)
+        for members in groups.values():
+            if len(members) == 1:
+                results[members[0]] = self.predict(items[members[0]])
+                continue
+            with torch.inference_mode():
+                x = torch.cat([self._input(items[i].pixels, items[i].valid) for i in members])
+                heat = torch.softmax(self.model(x).float(), dim=1)
+            for j, i in enumerate(members):
+                results[i] = self._result(items[i], heat[j].contiguous())
+        return [results[i] for i in range(len(items))]
+
     def predict(self, item: TileInput) -> TileResult:
         """Core probabilities and class mask of one tile (and its saliency when asked for);
         nodata where ``core_mask`` is False."""
         tile = item.tile
-        h, w = int(tile.core.height), int(tile.core.width)
-        k = len(self.card.classes)
         if item.empty:
+            h, w = int(tile.core.height), int(tile.core.width)
+            k = len(self.card.classes)
             blank = np.full((h, w), NODATA, np.uint8)
             saliency = blank.copy() if self.cam_model is not None else None
             return TileResult(tile, np.full((k - 1, h, w), NODATA, np.uint8), blank, saliency)
+        with torch.inference_mode():
+            heat = self.heatmap(item.pixels, item.valid)
+        return self._result(item, heat)
+
+    def _result(self, item: TileInput, heat: torch.Tensor) -> TileResult:
+        """A tile's result from its heatmap (K, Hh, Wh)."""
+        tile = item.tile
+        h, w = int(tile.core.height), int(tile.core.width)
         r0, c0 = tile.core_offset
         invalid = ~item.core_mask
+        c = self.card
         with torch.inference_mode():
-            probs = self.probabilities(
-                item.pixels, item.valid, range(r0, r0 + h), range(c0, c0 + w)
+            probs = upsample_heatmap(
+                heat, c.output_stride, c.offset, range(r0, r0 + h), range(c0, c0 + w)
             )
             fg = probs[1:]
             best = fg.argmax(0)

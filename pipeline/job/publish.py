@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import OutputExistsError
 
-__all__ = ["check_output", "staging"]
+if TYPE_CHECKING:
+    from .plan import JobPlan
+
+__all__ = ["check_output", "resume_key", "staging"]
+
+log = logging.getLogger("wastewatch")
 
 
 def check_output(out: str | os.PathLike[str], overwrite: bool) -> Path:
@@ -26,19 +35,64 @@ def check_output(out: str | os.PathLike[str], overwrite: bool) -> Path:
     return path
 
 
+def resume_key(plan: JobPlan) -> str:
+    """What a job's finished tiles depend on, hashed: the tile lattice (its ids), the model's
+    weights, the inputs as files (path, size, modification time) and the parameters that change
+    pixels. A staging folder is named after it, so a resumed run continues only the same job."""
+    r = plan.request
+
+    def stamp(path: str) -> list[object]:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return [path]
+        return [os.path.abspath(path), st.st_size, st.st_mtime_ns]
+
+    key = {
+        "tiles": [t.id for t in plan.tiles],
+        "model": plan.card.content_hash,
+        "scenes": [stamp(s.path) for s in plan.scenes],
+        "aoi": stamp(r.aoi),
+        "select": list(r.select),
+        "threshold": r.threshold,
+        "stride": r.stride,
+        "saliency": r.saliency,
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
 @contextmanager
-def staging(out: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
+def staging(
+    out: str | os.PathLike[str],
+    overwrite: bool = False,
+    key: str | None = None,
+    resume: bool = False,
+) -> Iterator[Path]:
     """A staging folder beside ``out``, renamed to ``out`` when the block succeeds.
 
-    On any exception the staging folder is removed and ``out`` is untouched: a failed job leaves
-    no partial output. With ``overwrite`` an existing ``out`` is replaced only after the new one
-    is complete. The ``work`` subfolder (intermediate files) is dropped before publishing.
+    Without ``key`` the folder is new and removed on any exception: ``out`` is untouched and
+    nothing is left behind. With ``key`` (see :func:`resume_key`) the folder is
+    ``.NAME.partial-KEY``: with ``resume`` an existing one is continued (its finished tiles are
+    kept), without it started afresh; on failure it is kept when it holds finished tiles, so
+    that ``--resume`` can continue it (the published ``out`` is still untouched). Staging
+    folders of other keys (another job to the same ``out``) are removed. With ``overwrite`` an
+    existing ``out`` is replaced only after the new one is complete. The ``work`` subfolder
+    (intermediate files) is dropped before publishing.
     """
     target = check_output(out, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     umask = os.umask(0)
     os.umask(umask)
+    if key is None:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    else:
+        tmp = target.parent / f".{target.name}.partial-{key}"
+        for stale in target.parent.glob(f".{target.name}.partial-*"):
+            if stale != tmp or not resume:
+                shutil.rmtree(stale, ignore_errors=True)
+        if tmp.exists():
+            log.info("resuming the job from %s", tmp)
+        tmp.mkdir(exist_ok=True)
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the published folder is an ordinary one
     try:
         yield tmp
@@ -53,5 +107,17 @@ def staging(out: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Pa
         else:
             os.rename(tmp, target)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if key is not None and _finished_tiles(tmp):
+            log.warning(
+                "the job stopped; its finished tiles are kept in %s: run it again with "
+                "--resume to continue from them",
+                tmp,
+            )
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _finished_tiles(stage: Path) -> bool:
+    ledger = stage / "work" / "ledger.txt"
+    return ledger.exists() and ledger.stat().st_size > 0

@@ -70,6 +70,8 @@ class JobRequest(BaseModel):
             network's output stride.
         saliency: patch classifiers only: also write ``saliency.tif`` (Grad-CAM of the
             landfill class).
+        resume: continue a killed run of the same job from its finished tiles.
+        batch: tiles per forward pass (default: 1 on CPU, 4 on GPU); outputs do not change.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -123,6 +125,15 @@ class JobRequest(BaseModel):
             "class."
         ),
     ] = False
+
+    resume: Annotated[
+        bool,
+        Field(description="Continue a killed run of this job from the tiles it finished."),
+    ] = False
+    batch: Annotated[
+        int | None,
+        Field(ge=1, description="Tiles per forward pass (default: 1 on CPU, 4 on GPU)."),
+    ] = None
 
     @field_validator("aoi", "model", "out")
     @classmethod

@@ -26,7 +26,7 @@ from .outputs import DETECTIONS_STYLE, detections_style, write_job_report, write
 from .plan import JobPlan, plan_job
 from .predict import TileResult, saliency_class
 from .provenance import write_provenance
-from .publish import staging
+from .publish import resume_key, staging
 from .request import JobRequest
 from .vectorize import vectorize
 
@@ -56,7 +56,17 @@ def infer(plan: JobPlan, stage: str | os.PathLike[str]) -> ExecStats:
     with RasterWriter(stage, plan.grid, classes, r.threshold, explained) as writer:
 
         def sink(result: TileResult) -> None:
-            writer.write(result.tile.core, result.probabilities, result.mask, result.saliency)
+            tile = result.tile
+            writer.write(tile.id, tile.core, result.probabilities, result.mask, result.saliency)
+
+        done = writer.done
+        todo = [t for t in plan.tiles if t.id not in done]
+        if done:
+            log.info(
+                "resuming: %d of %d tiles were finished by an earlier run",
+                len(done),
+                len(plan.tiles),
+            )
 
         work = Workload(
             plan.scenes,
@@ -68,10 +78,15 @@ def infer(plan: JobPlan, stage: str | os.PathLike[str]) -> ExecStats:
             r.stride,
             r.saliency,
         )
-        if r.executor == "local":
-            stats = execute_local(plan.tiles, work, sink)
+        if not todo:
+            stats = ExecStats(executor=r.executor)
+        elif r.executor == "local":
+            stats = execute_local(todo, work, sink, batch=r.batch)
         else:
-            stats = execute_ray(plan.tiles, work, sink, address=r.ray_address, actors=r.actors)
+            stats = execute_ray(
+                todo, work, sink, address=r.ray_address, actors=r.actors, batch=r.batch
+            )
+        stats.resumed_tiles = len(plan.tiles) - len(todo)
     plan.timings["infer_s"] = round(time.perf_counter() - start, 3)
     start = time.perf_counter()
     writer.finish()
@@ -127,7 +142,7 @@ def report(plan: JobPlan, stage: str | os.PathLike[str]) -> Path:
 def run_job(request: JobRequest, plan: JobPlan | None = None) -> Path:
     """Plan (unless given the plan), infer, extract and publish in this process. Returns ``out``."""
     plan = plan or plan_job(request)
-    with staging(request.out, request.overwrite) as stage:
+    with staging(request.out, request.overwrite, resume_key(plan), request.resume) as stage:
         stats = infer(plan, stage)
         n = extract_detections(plan, stage)
         write_provenance(plan, stage, stats, n)

@@ -94,4 +94,5 @@ class SurveyRequest(BaseModel):
             ray_address=self.ray_address,
             executor=self.executor,
             survey_date=self.date,
+            resume=True,  # a killed survey's unfinished jobs continue from their finished tiles
         )

@@ -132,10 +132,11 @@ def plan_survey(request: SurveyRequest) -> SurveyPlan:
 
 
 def prepare_folder(plan: SurveyPlan) -> None:
-    """Create ``ROOT/DATE`` and remove what a killed run left half-written (job and region
-    staging folders); finished jobs stay. Call once, before the jobs start."""
+    """Create ``ROOT/DATE`` and remove the region's half-written staging folder a killed run
+    left; finished jobs stay, and unfinished ones keep their finished tiles (each job's staging
+    folder is named after its inputs and continued by ``--resume``, see
+    ``pipeline.job.publish.staging``). Call once, before the jobs start."""
     plan.folder.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(plan.folder / "jobs")
     remove_stale_staging(plan.folder)
 
 

@@ -126,16 +126,35 @@ def test_sites_land_on_the_truth_in_another_crs_and_gsd(tmp_path, model_dir):
     assert metrics["recall"] >= 0.8 and metrics["mean_iou"] >= 0.5, metrics
 
 
-def test_failed_job_leaves_nothing(tmp_path, survey_scene, model_dir, monkeypatch):
+def test_failed_job_publishes_nothing_and_keeps_its_tiles_for_resume(
+    tmp_path, survey_scene, model_dir, monkeypatch, local_run
+):
     import pipeline.job.run as job
+
+    extract = job.extract_detections
 
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(job, "extract_detections", boom)
+    request = _request(
+        survey_scene, model_dir, tmp_path / "out", executor="local", survey_date="2026-06-15"
+    )
     with pytest.raises(RuntimeError):
-        run_job(_request(survey_scene, model_dir, tmp_path / "out", executor="local"))
-    assert list(tmp_path.iterdir()) == []
+        run_job(request)
+    # no output; only the hidden staging folder with the finished tiles and their ledger
+    (stage,) = list(tmp_path.iterdir())
+    assert stage.name.startswith(".out.partial-")
+    ledger = (stage / "work" / "ledger.txt").read_text().splitlines()
+    tiles = json.loads((local_run / "run.json").read_text())["tiles"]["planned"]
+    assert len(ledger) == tiles
+    monkeypatch.setattr(job, "extract_detections", extract)
+    run_job(request.model_copy(update={"resume": True}))
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["execution"]["resumed_tiles"] == tiles and run["execution"]["tiles"] == 0
+    assert list(tmp_path.iterdir()) == [tmp_path / "out"]
+    for name in ("mask.tif", "probabilities.tif", "detections.geojson"):
+        assert (tmp_path / "out" / name).read_bytes() == (local_run / name).read_bytes(), name
 
 
 def test_published_folder_is_not_private(local_run):

@@ -1,0 +1,164 @@
+"""Finished tiles on disk: one small GeoTIFF per tile, a ledger of finished tile ids, and the
+VRT mosaics that present them as whole rasters.
+
+A tile's file is written under a temporary name and renamed into place, then its id is appended
+to the ledger: a process killed at any moment leaves only whole tiles behind, and a run that
+resumes trusts exactly the ids of the ledger. Writing a tile twice (a retried Ray call) writes
+the same bytes again.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from .grid import GeoBox
+
+__all__ = ["BandSpec", "TileStore", "write_mosaic_vrt"]
+
+LEDGER = "ledger.txt"
+_TILES = "tiles"
+
+
+class TileStore:
+    """Per-tile GeoTIFFs (uncompressed: cheap to write, compressed once into the COGs) and the
+    ledger of the tiles finished, in ``folder``.
+
+    Args:
+        folder: where ``tiles/`` and ``ledger.txt`` live (a job's ``work`` folder).
+        grid: the grid the tiles are windows of (each tile file is georeferenced).
+        nodata: the value of an empty tile (one with no valid pixel): such tiles are recorded
+            in the ledger but get no file.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str], grid: GeoBox, nodata: int) -> None:
+        self.folder = Path(folder)
+        self.grid = grid
+        self._crs = grid.crs.to_wkt()
+        self.tiles = self.folder / _TILES
+        self.ledger = self.folder / LEDGER
+        self.nodata = nodata
+        self.tiles.mkdir(parents=True, exist_ok=True)
+        #: tile id -> its window, for every tile finished (now or by an earlier run)
+        self.windows: dict[str, Window] = {}
+        #: ids of the finished tiles that hold data (the others are all nodata)
+        self.stored: set[str] = set()
+        self._read_ledger()
+        self._ledger = open(self.ledger, "a", encoding="utf-8")  # noqa: SIM115
+
+    def _read_ledger(self) -> None:
+        if not self.ledger.exists():
+            return
+        text = self.ledger.read_text(encoding="utf-8")
+        for line in text.splitlines(keepends=True):
+            parts = line.split()
+            if not line.endswith("\n") or len(parts) != 6:
+                continue  # a line torn by a kill: that tile is not finished
+            tile_id, col, row, width, height, stored = parts
+            if stored == "1" and not self.path(tile_id).exists():
+                continue
+            self.windows[tile_id] = Window(int(col), int(row), int(width), int(height))
+            if stored == "1":
+                self.stored.add(tile_id)
+
+    @property
+    def done(self) -> frozenset[str]:
+        """Ids of the finished tiles."""
+        return frozenset(self.windows)
+
+    def path(self, tile_id: str) -> Path:
+        return self.tiles / f"{tile_id}.tif"
+
+    def put(self, tile_id: str, window: Window, bands: np.ndarray) -> None:
+        """Store a finished tile (``bands``: uint8 (n, h, w)) and record it in the ledger."""
+        stored = not bool((bands == self.nodata).all())
+        if stored:
+            n, h, w = bands.shape
+            tmp = self.tiles / f".{tile_id}.tmp.tif"
+            with rasterio.open(
+                tmp, "w", driver="GTiff", width=w, height=h, count=n, dtype="uint8",
+                nodata=self.nodata, crs=self._crs, transform=self.grid.window_transform(window),
+                INTERLEAVE="BAND", BLOCKYSIZE=1,
+            ) as dst:  # fmt: skip
+                dst.write(bands)
+            os.replace(tmp, self.path(tile_id))
+            self.stored.add(tile_id)
+        win = Window(
+            int(window.col_off), int(window.row_off), int(window.width), int(window.height)
+        )
+        self._ledger.write(
+            f"{tile_id} {win.col_off} {win.row_off} {win.width} {win.height} {int(stored)}\n"
+        )
+        self._ledger.flush()  # in the OS's hands: survives the process being killed
+        self.windows[tile_id] = win
+
+    def close(self) -> None:
+        self._ledger.close()
+
+
+@dataclass(frozen=True)
+class BandSpec:
+    """One band of a mosaic: which band of the tile files it takes, and how it reads."""
+
+    source_band: int
+    description: str
+    scale: float | None = None
+    colours: dict[int, tuple[int, int, int, int]] | None = None
+
+
+def write_mosaic_vrt(
+    path: str | os.PathLike[str],
+    store: TileStore,
+    grid: GeoBox,
+    bands: Sequence[BandSpec],
+    metadata: dict[str, str],
+) -> Path:
+    """A VRT of ``grid`` assembling ``bands`` of the store's tiles (sorted by id: the same
+    bytes whatever order the tiles finished in); where no tile holds data it reads nodata."""
+    path = Path(path)
+    root = ET.Element("VRTDataset", rasterXSize=str(grid.width), rasterYSize=str(grid.height))
+    ET.SubElement(root, "SRS").text = grid.crs.to_wkt()
+    ET.SubElement(root, "GeoTransform").text = ", ".join(
+        repr(float(v)) for v in grid.transform.to_gdal()
+    )
+    md = ET.SubElement(root, "Metadata")
+    for key, value in metadata.items():
+        ET.SubElement(md, "MDI", key=key).text = value
+    nodata = str(store.nodata)
+    for i, spec in enumerate(bands, start=1):
+        band = ET.SubElement(root, "VRTRasterBand", dataType="Byte", band=str(i))
+        ET.SubElement(band, "Description").text = spec.description
+        ET.SubElement(band, "NoDataValue").text = nodata
+        if spec.scale is not None:
+            ET.SubElement(band, "Offset").text = "0"
+            ET.SubElement(band, "Scale").text = repr(spec.scale)
+        if spec.colours is not None:
+            ET.SubElement(band, "ColorInterp").text = "Palette"
+            table = ET.SubElement(band, "ColorTable")
+            for index in range(256):
+                r, g, b, a = spec.colours.get(index, (0, 0, 0, 255))
+                ET.SubElement(table, "Entry", c1=str(r), c2=str(g), c3=str(b), c4=str(a))
+        for tile_id in sorted(store.stored):
+            win = store.windows[tile_id]
+            w, h = str(win.width), str(win.height)
+            src = ET.SubElement(band, "SimpleSource")
+            name = ET.SubElement(src, "SourceFilename", relativeToVRT="1")
+            name.text = os.path.relpath(store.path(tile_id), path.parent)
+            ET.SubElement(src, "SourceBand").text = str(spec.source_band)
+            ET.SubElement(
+                src, "SourceProperties", RasterXSize=w, RasterYSize=h, DataType="Byte",
+                BlockXSize=w, BlockYSize="1",
+            )  # fmt: skip
+            ET.SubElement(src, "SrcRect", xOff="0", yOff="0", xSize=w, ySize=h)
+            ET.SubElement(
+                src, "DstRect", xOff=str(win.col_off), yOff=str(win.row_off), xSize=w, ySize=h
+            )
+    ET.ElementTree(root).write(path, encoding="utf-8")
+    return path

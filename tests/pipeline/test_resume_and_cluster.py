@@ -1,0 +1,173 @@
+"""Jobs that survive what happens to clusters: a killed job resumed by tile, a job on a
+two-node Ray cluster; both end byte for byte as an undisturbed local run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.job import JobRequest, run_job
+
+from ..helpers import wastewatch
+
+# (detections.gpkg records when it was written)
+OUTPUTS = ("probabilities.tif", "mask.tif", "detections.geojson")
+TILE = 128
+
+
+def _args(scene, model_dir, out) -> list[str]:  # type: ignore[no-untyped-def]
+    return [
+        "run",
+        "--aoi", str(scene.aoi),
+        "--scenes", str(scene.scene),
+        "--model", str(model_dir),
+        "--out", str(out),
+        "--tile-size", str(TILE),
+        "--date", "2026-06-15",
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, survey_scene, model_dir) -> Path:
+    """An undisturbed run, in this process, tile by tile."""
+    out = tmp_path_factory.mktemp("reference") / "out"
+    run_job(
+        JobRequest(
+            aoi=str(survey_scene.aoi),
+            scenes=(str(survey_scene.scene),),
+            model=str(model_dir),
+            out=str(out),
+            tile_size=TILE,
+            executor="local",
+            survey_date="2026-06-15",
+        )
+    )
+    return out
+
+
+def _same_outputs(out: Path, reference: Path) -> None:
+    for name in OUTPUTS:
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def _ledger(parent: Path) -> Path | None:
+    found = list(parent.glob(".out.partial-*/work/ledger.txt"))
+    return found[0] if found else None
+
+
+def _finished(ledger: Path) -> set[str]:
+    return {
+        line.split()[0]
+        for line in ledger.read_text().splitlines(keepends=True)
+        if line.endswith("\n")
+    }
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_a_job_killed_and_resumed_redoes_no_finished_tile(
+    tmp_path, survey_scene, model_dir, reference, executor
+):
+    out = tmp_path / "out"
+    args = [*_args(survey_scene, model_dir, out), "--no-prefect", "--executor", executor]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its Ray (when it starts one) shares its fate
+    )
+    total = json.loads((reference / "run.json").read_text())["tiles"]["planned"]
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            ledger = _ledger(tmp_path)
+            if ledger is not None and len(_finished(ledger)) >= 3:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the job ended before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    ledger = _ledger(tmp_path)
+    assert ledger is not None and not out.exists()
+    done = _finished(ledger)
+    assert 3 <= len(done) < total
+
+    resumed = wastewatch(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    execution = json.loads((out / "run.json").read_text())["execution"]
+    assert execution["resumed_tiles"] == len(done)
+    assert execution["tiles"] == total - len(done)  # none of the finished tiles run again
+    _same_outputs(out, reference)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_without_resume_a_killed_job_starts_afresh(tmp_path, survey_scene, model_dir, reference):
+    """A partial run of the same job is not continued unless asked (and then removed)."""
+    out = tmp_path / "out"
+    stage = tmp_path / ".out.partial-0123456789abcdef" / "work"
+    stage.mkdir(parents=True)
+    (stage / "ledger.txt").write_text("stale 0 0 1 1 0\n")
+    done = wastewatch(*_args(survey_scene, model_dir, out), "--no-prefect", "--executor", "local")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "run.json").read_text())["execution"]["resumed_tiles"] == 0
+    _same_outputs(out, reference)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_two_node_cluster_gives_the_outputs_of_a_local_run(
+    tmp_path, survey_scene, model_dir, reference
+):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        out = tmp_path / "out"
+        proc = wastewatch(
+            *_args(survey_scene, model_dir, out), "--no-prefect", "--ray-address", cluster.address
+        )
+        assert proc.returncode == 0, proc.stderr
+    finally:
+        cluster.shutdown()
+    execution = json.loads((out / "run.json").read_text())["execution"]
+    assert execution["executor"] == "ray"
+    _same_outputs(out, reference)
+
+
+def test_the_flow_resumes_a_failed_job_from_its_tiles(
+    tmp_path, survey_scene, model_dir, reference, prefect_harness, monkeypatch
+):
+    import pipeline.job.run as steps
+    from flows.job import aoi_job
+
+    request = JobRequest(
+        aoi=str(survey_scene.aoi),
+        scenes=(str(survey_scene.scene),),
+        model=str(model_dir),
+        out=str(tmp_path / "out"),
+        tile_size=TILE,
+        executor="local",
+        survey_date="2026-06-15",
+    )
+    vectorize = steps.extract_detections
+
+    def disk_full(*a, **k):  # type: ignore[no-untyped-def]
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(steps, "extract_detections", disk_full)
+    with pytest.raises(OSError):
+        run_job(request)
+    monkeypatch.setattr(steps, "extract_detections", vectorize)
+    aoi_job(request.model_copy(update={"resume": True}))
+    execution = json.loads((tmp_path / "out" / "run.json").read_text())["execution"]
+    total = json.loads((reference / "run.json").read_text())["tiles"]["planned"]
+    assert execution["resumed_tiles"] == total and execution["tiles"] == 0
+    _same_outputs(tmp_path / "out", reference)
