@@ -10,10 +10,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ray_session", "state_dir"]
+__all__ = ["GDAL_CACHE_MB", "bounded_gdal_cache", "ray_session", "state_dir"]
 
 log = logging.getLogger("wastewatch")
 _CHDIR = threading.Lock()
+
+#: GDAL's block cache per process (MB) unless ``GDAL_CACHEMAX`` says otherwise. GDAL's default
+#: is 5 % of RAM, filled by every scene read and raster written: memory that grows with the
+#: scene, in the driver and in every Ray worker. Tiles are read and written whole, so a small
+#: cache costs nothing.
+GDAL_CACHE_MB = 128
+
+
+def bounded_gdal_cache() -> str:
+    """Set ``GDAL_CACHEMAX`` for this process and those it starts, unless it is set; returns
+    it. Call before GDAL first uses its cache (GDAL reads the setting once)."""
+    return os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHE_MB))
 
 
 def state_dir() -> Path:
@@ -55,6 +67,8 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         return
     quiet = not log.isEnabledFor(logging.INFO)
     kwargs: dict[str, Any] = {
+        # Ray workers start with this environment: a bounded GDAL block cache in each
+        "runtime_env": {"env_vars": {"GDAL_CACHEMAX": bounded_gdal_cache()}},
         "include_dashboard": False,
         "log_to_driver": not quiet,
         "logging_level": logging.WARNING if quiet else logging.INFO,

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from .bench import bench_cmd
 from .evaluate import eval_cmd
 from .run import run_cmd
 from .survey import survey_cmd
@@ -73,12 +74,15 @@ cli.add_command(train_cmd)
 cli.add_command(run_cmd)
 cli.add_command(survey_cmd)
 cli.add_command(eval_cmd)
+cli.add_command(bench_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: exit 0 on success, 2 on bad input (one line on stderr), 1 on a failure."""
+    from ..cluster import bounded_gdal_cache
     from ..errors import WastewatchError
 
+    bounded_gdal_cache()
     try:
         cli.main(args=argv, prog_name="wastewatch", standalone_mode=False)
     except click.exceptions.Exit as exc:
