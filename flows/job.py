@@ -17,6 +17,8 @@ from pipeline.job.provenance import write_provenance
 from pipeline.job.publish import resume_key, staging
 from pipeline.job.run import report
 
+from .states import bad_input
+
 __all__ = ["aoi_job", "retried", "transient"]
 
 
@@ -80,7 +82,18 @@ def aoi_job(request: JobRequest, planned: JobPlan | None = None) -> str:
         request: the job's parameters (the schema the CLI and deployments share).
         planned: the plan, when the caller already made it (the CLI plans before starting
             Prefect, so bad input is reported at once); deployments leave it out.
+
+    Bad input ends the run ``Failed`` with the one-line reason as the state's message (see
+    :mod:`flows.states`); a direct call raises the :class:`WastewatchError`.
     """
+    try:
+        return _aoi_job(request, planned)
+    except WastewatchError as exc:
+        # Prefect makes a returned state the run's final state (see flows.states)
+        return bad_input(exc)  # type: ignore[return-value]
+
+
+def _aoi_job(request: JobRequest, planned: JobPlan | None) -> str:
     job: JobPlan = (
         planned if planned is not None and planned.request == request else plan(request)  # type: ignore[assignment]
     )

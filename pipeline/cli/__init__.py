@@ -17,6 +17,8 @@ import click
 from .bench import bench_cmd
 from .evaluate import eval_cmd
 from .run import run_cmd
+from .serve import serve_cmd
+from .submit import submit_cmd
 from .survey import survey_cmd
 from .synth import synth
 from .train import train_cmd
@@ -75,6 +77,8 @@ cli.add_command(run_cmd)
 cli.add_command(survey_cmd)
 cli.add_command(eval_cmd)
 cli.add_command(bench_cmd)
+cli.add_command(serve_cmd)
+cli.add_command(submit_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -84,7 +88,8 @@ def main(argv: list[str] | None = None) -> None:
 
     bounded_gdal_cache()
     try:
-        cli.main(args=argv, prog_name="wastewatch", standalone_mode=False)
+        # without standalone mode, click returns the code of `ctx.exit(code)` instead of raising
+        code = cli.main(args=argv, prog_name="wastewatch", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
@@ -108,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
             err=True,
         )
         sys.exit(1)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _one_line(exc: BaseException) -> str:

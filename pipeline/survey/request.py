@@ -22,7 +22,8 @@ class SurveyRequest(BaseModel):
         scenes: files, folders or glob patterns of imagery; each date uses what was acquired
             on or before it.
         model: checkpoint folder.
-        date: the survey date.
+        date: the survey date; None only in a scheduled deployment's parameters, where the
+            ``survey`` flow fills in the run's scheduled date (a plan needs a date).
         out: the region's folder (ROOT): surveys go to ``ROOT/DATE``.
         previous: the survey to compare with (a date under ROOT, or a survey folder); default
             the newest earlier survey under ROOT.
@@ -39,7 +40,10 @@ class SurveyRequest(BaseModel):
         tuple[str, ...], Field(min_length=1, description="Scene files, folders or globs.")
     ]
     model: Annotated[str, Field(min_length=1, description="Checkpoint folder.")]
-    date: Annotated[dt.date, Field(description="Survey date, YYYY-MM-DD.")]
+    date: Annotated[
+        dt.date | None,
+        Field(description="Survey date, YYYY-MM-DD (scheduled runs: the scheduled date)."),
+    ] = None
     out: Annotated[str, Field(min_length=1, description="Region folder (ROOT).")]
     previous: Annotated[
         str | None, Field(description="Survey to compare with: a date or a survey folder.")
@@ -79,6 +83,10 @@ class SurveyRequest(BaseModel):
             return cls(**params)
         except ValidationError as exc:
             raise request_error(exc) from None
+
+    def on(self, date: dt.date) -> SurveyRequest:
+        """The same survey for ``date``."""
+        return self.model_copy(update={"date": date})
 
     def job(self, code: str, scenes: tuple[str, ...], out: str) -> JobRequest:
         """The AOI job of one municipality of this survey."""

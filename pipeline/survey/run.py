@@ -6,6 +6,7 @@ flow in ``flows.survey`` wires the same functions as Prefect tasks.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -20,12 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 from pyproj import CRS
 
 from models import read_card
 
 from ..cluster import ray_session
-from ..errors import NoOverlapError
+from ..errors import InputError, NoOverlapError
 from ..geo import CODE_FIELDS, NAME_FIELDS, read_vectors, select_features, utm_crs_for
 from ..job.provenance import RUN_JSON, input_sha256
 from ..job.request import JobRequest
@@ -44,6 +46,7 @@ __all__ = [
     "finish_survey",
     "plan_survey",
     "prepare_folder",
+    "read_municipalities",
     "run_municipality",
     "run_survey",
     "survey_records",
@@ -78,6 +81,13 @@ class SurveyPlan:
     resolution: float
     timings: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def date(self) -> dt.date:
+        """The survey date (``plan_survey`` plans dated requests only)."""
+        if self.request.date is None:
+            raise InputError("a survey plan needs a dated request: give --date YYYY-MM-DD")
+        return self.request.date
+
     def jobs(self) -> list[JobRequest]:
         """One AOI job per municipality, in code order."""
         scenes = tuple(s.path for s in self.scenes)
@@ -86,16 +96,17 @@ class SurveyPlan:
         ]
 
 
-def plan_survey(request: SurveyRequest) -> SurveyPlan:
-    """Check every input of a survey: municipalities and codes, imagery for the date, the
-    previous survey, the model. All bad input is reported here, before any job starts."""
-    start = time.perf_counter()
+def read_municipalities(request: SurveyRequest) -> tuple[gpd.GeoDataFrame, dict[str, str | None]]:
+    """The municipalities a survey covers (``select`` applied) and their names by code.
+
+    Raises:
+        WastewatchError: the file cannot be read, a selected code is missing, or the features
+            have no code attribute (jobs are named after it).
+    """
     frame = read_vectors(request.municipalities, "municipalities")
     frame = select_features(frame, list(request.select), "municipalities")
     code_field = next((f for f in CODE_FIELDS if f in frame.columns), None)
     if code_field is None:
-        from ..errors import InputError
-
         raise InputError(
             f"municipalities {request.municipalities} have no code attribute (looked for "
             f"{', '.join(CODE_FIELDS)}): add one, jobs are named after it"
@@ -105,6 +116,16 @@ def plan_survey(request: SurveyRequest) -> SurveyPlan:
         str(row[code_field]): (str(row[name_field]) if name_field else None)
         for _, row in frame.iterrows()
     }
+    return frame, names
+
+
+def plan_survey(request: SurveyRequest) -> SurveyPlan:
+    """Check every input of a survey: municipalities and codes, imagery for the date, the
+    previous survey, the model. All bad input is reported here, before any job starts."""
+    if request.date is None:
+        raise InputError("a survey needs a date: give --date YYYY-MM-DD")
+    start = time.perf_counter()
+    frame, names = read_municipalities(request)
     scenes = scenes_for_date(list(request.scenes), request.date, request.max_age_days)
     root = Path(request.out)
     previous = previous_survey(root, request.date, request.previous)
@@ -186,7 +207,7 @@ def _provenance(
     counts = Counter(result.current["status"]) + Counter(result.changes["status"])
     return {
         "schema_version": 1,
-        "date": r.date.isoformat(),
+        "date": plan.date.isoformat(),
         "wastewatch": code_version(),
         "python": platform.python_version(),
         "inputs": {
@@ -226,17 +247,15 @@ def finish_survey(plan: SurveyPlan, outputs: list[JobOutput | None]) -> Path:
     start = time.perf_counter()
     done = [o for o in outputs if o is not None]
     current = merge_jobs(done, plan.crs)
-    result = region_changes(
-        current, plan.previous, done, plan.request.date, plan.request.change_threshold
-    )
+    result = region_changes(current, plan.previous, done, plan.date, plan.request.change_threshold)
     stage = Path(tempfile.mkdtemp(prefix=".region.partial-", dir=plan.folder))
     try:
-        files = write_region_layers(result, stage, plan.request.date, plan.resolution)
+        files = write_region_layers(result, stage, plan.date, plan.resolution)
         files.append(
             write_survey_report(
                 stage / "report.html",
                 region=Path(plan.request.out).name,
-                date=plan.request.date,
+                date=plan.date,
                 sites=result.current,
                 changes=result.changes,
                 municipalities=plan.names,
@@ -254,11 +273,11 @@ def finish_survey(plan: SurveyPlan, outputs: list[JobOutput | None]) -> Path:
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     root = plan.folder.parent
-    with gpkg_timestamp(plan.request.date):
+    with gpkg_timestamp(plan.date):
         write_registry(root, survey_records(root, plan.crs), plan.crs)
     log.info(
         "survey %s: %d sites (%s)",
-        plan.request.date.isoformat(),
+        plan.date.isoformat(),
         len(result.current),
         ", ".join(f"{k} {v}" for k, v in sorted(Counter(result.current["status"]).items())),
     )
