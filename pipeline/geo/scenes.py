@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from pyproj import CRS, Transformer
-from rasterio.enums import ColorInterp, Resampling
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
@@ -181,7 +181,10 @@ def _read_aligned(
         win = Window(c1, r1, c2 - c1, r2 - r1)
         rows, cols = slice(r1 - r0, r2 - r0), slice(c1 - c0, c2 - c0)
         data[:, rows, cols] = src.read(indexes=indexes, window=win, out_dtype="float32")
-        mask[rows, cols] = src.dataset_mask(window=win) > 0
+        if all(flags == [MaskFlags.all_valid] for flags in src.mask_flag_enums):
+            mask[rows, cols] = True  # no nodata, mask or alpha: computing the mask costs a read
+        else:
+            mask[rows, cols] = src.dataset_mask(window=win) > 0
     return data, mask
 
 
@@ -234,12 +237,18 @@ def read_window(
                 f"scene {scene.path} failed to read ({gdal_reason(exc)}): the file is "
                 "truncated or corrupt; replace it (`gdalinfo -checksum` finds bad files)"
             ) from None
-        if np.issubdtype(np.dtype(scene.dtype), np.floating):
+        floating = np.issubdtype(np.dtype(scene.dtype), np.floating)
+        if floating:
             mask &= np.isfinite(data).all(axis=0)
-        take = mask & ~valid
-        if take.any():
-            pixels[:, take] = data[:, take]
-            valid |= take
+        if not floating and not valid.any():
+            # the first scene with data: its pixels as they are (what the network sees of
+            # invalid pixels is set by `valid`; integer pixels hold no NaN to carry along)
+            pixels, valid = data, mask
+        else:
+            take = mask & ~valid
+            if take.any():
+                np.copyto(pixels, data, where=take[None])
+                valid |= take
         if valid.all():
             break
     return pixels, valid

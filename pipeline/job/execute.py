@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shapely.geometry.base import BaseGeometry
 
@@ -14,8 +14,11 @@ from ..cluster import ray_session
 from ..errors import WastewatchError, warn
 from ..geo import GeoBox, SceneInfo
 from ..progress import progress
-from .predict import TileInput, TilePredictor, TileResult, read_tile
+from .tiledata import TileInput, TileResult, read_tile
 from .tiling import Tile
+
+if TYPE_CHECKING:
+    from .predict import TilePredictor
 
 __all__ = ["ExecStats", "Workload", "default_batch", "execute_local", "execute_ray"]
 
@@ -85,6 +88,8 @@ class Workload:
 
     def predictor(self, device: str = "auto", threads: int | None = None) -> TilePredictor:
         """The model every tile of the job runs through, loaded on ``device``."""
+        from .predict import TilePredictor  # torch: only where the model runs
+
         return TilePredictor(
             self.checkpoint,
             device=device,

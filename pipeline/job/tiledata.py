@@ -1,0 +1,81 @@
+"""What travels between the steps of a tile: its pixels as read, its result; and the reading,
+which needs no torch (Ray's read workers never import it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from rasterio.features import rasterize
+from shapely.geometry.base import BaseGeometry
+
+from ..geo import GeoBox, SceneInfo, read_window
+from .tiling import Tile
+
+__all__ = ["TileInput", "TileResult", "read_tile", "saliency_class"]
+
+
+@dataclass
+class TileInput:
+    """A tile's pixels as read: the whole read window and the validity of every pixel.
+
+    Attributes:
+        tile: the tile.
+        pixels: raw pixel values (bands, h, w) of the read window, float32.
+        valid: True where every band holds data (read window).
+        core_mask: True where the output is wanted: valid and inside the AOI (core window).
+    """
+
+    tile: Tile
+    pixels: np.ndarray
+    valid: np.ndarray
+    core_mask: np.ndarray
+
+    @property
+    def empty(self) -> bool:
+        return not bool(self.core_mask.any())
+
+
+@dataclass
+class TileResult:
+    """A tile's core output.
+
+    Attributes:
+        tile: the tile.
+        probabilities: uint8 (foreground classes, h, w): round(p * 254), 255 = nodata.
+        mask: uint8 (h, w): class id, 255 = nodata.
+        saliency: uint8 (h, w): round(Grad-CAM * 254), 255 = nodata; None unless asked for.
+    """
+
+    tile: Tile
+    probabilities: np.ndarray
+    mask: np.ndarray
+    saliency: np.ndarray | None = None
+
+
+def saliency_class(classes: list[str]) -> int:
+    """The class the saliency explains: ``landfill``, else the first foreground class."""
+    return classes.index("landfill") if "landfill" in classes else 1
+
+
+def read_tile(
+    tile: Tile, scenes: list[SceneInfo], grid: GeoBox, bands: int, aoi: BaseGeometry | None
+) -> TileInput:
+    """Read a tile's window from the scenes and the AOI mask of its core (CPU work)."""
+    pixels, valid = read_window(scenes, grid, tile.read, bands)
+    r0, c0 = tile.core_offset
+    h, w = int(tile.core.height), int(tile.core.width)
+    core_mask = valid[r0 : r0 + h, c0 : c0 + w].copy()
+    if aoi is not None and core_mask.any():
+        inside = (
+            rasterize(
+                [(aoi, 1)],
+                out_shape=(h, w),
+                transform=grid.window_transform(tile.core),
+                fill=0,
+                dtype="uint8",
+            )
+            > 0
+        )
+        core_mask &= inside
+    return TileInput(tile, pixels, valid, core_mask)
