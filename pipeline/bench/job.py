@@ -71,7 +71,7 @@ def mosaic(scene: Path, k: int, out: Path) -> tuple[Path, Path]:
     ET.ElementTree(root).write(vrt, encoding="utf-8")
     left, top = t.c, t.f
     aoi = out / "aoi.gpkg"
-    outline = box(left, top - h * k * GSD, left + w * k * GSD, top)
+    outline = box(left, top + h * k * t.e, left + w * k * t.a, top)
     gpd.GeoDataFrame({"name": [f"{k}x{k}"]}, geometry=[outline], crs=crs.to_wkt()).to_file(aoi)
     return vrt, aoi
 
