@@ -11,7 +11,7 @@ from rasterio.windows import Window
 from shapely.geometry import Polygon, box
 
 from ..geo import GeoBox
-from .noise import fbm, hash01, value_noise, voronoi
+from .noise import fbm_grid, hash01, value_noise, value_noise_grid, voronoi_grid
 
 __all__ = ["LAND_COVER", "SITE_STYLES", "Site", "render_block"]
 
@@ -211,6 +211,44 @@ def _paint_site(x, y, style, seed, grain):  # type: ignore[no-untyped-def]
     return out
 
 
+def _paint_cover(name, xs, ys, g, tn, seed, season, cells, ids):  # type: ignore[no-untyped-def]
+    """Parcels of land cover ``name`` at the pixels ``ids`` (flat indices in ``cells``), at map
+    coordinates (xs, ys)."""
+    n = xs.size
+    if name == "crop":
+        parcel = cells.index.ravel()[ids]
+        angle = cells.hash(seed + 13)[parcel] * np.pi
+        period = 1.5 + 1.5 * cells.hash(seed + 14)[parcel]
+        return _paint_crop(xs, ys, tn, angle, period, g, season)
+    if name == "meadow":
+        m = 0.85 + 0.3 * g
+        return _rgb((95 + 30 * tn) * m, (140 + 20 * tn) * m, (70 + 10 * tn) * m, n)
+    if name == "bare_soil":
+        m = 0.85 + 0.3 * g
+        return _rgb((150 + 30 * tn) * m, (120 + 25 * tn) * m, (90 + 20 * tn) * m, n)
+    if name in ("wood", "orchard"):
+        if name == "wood":
+            crowns = value_noise(xs, ys, 3.0, seed + 30)
+        else:  # trees in rows, grass between
+            _, _, u, v = _cells(xs, ys, 5.0, 5.0, seed + 31)
+            crowns = np.clip(1.3 - 2.6 * np.hypot(u - 0.5, v - 0.5), 0, 1)
+        shade = 0.55 + 0.6 * crowns
+        return _rgb(40 * shade + 30 * (1 - crowns), 75 * shade + 40 * (1 - crowns), 35 * shade, n)
+    if name in ("houses", "farmyard"):
+        return _paint_lots(xs, ys, seed, g, name)
+    if name == "car_park":
+        return _paint_car_park(xs, ys, seed, g)
+    if name == "construction":
+        return _paint_construction(xs, ys, seed, g)
+    if name == "quarry":
+        return _paint_quarry(xs, ys, seed, g, cells.d1.ravel()[ids])
+    # water
+    return _rgb(40 * (0.95 + 0.1 * g), 70 * (0.95 + 0.1 * g), 80 * (0.95 + 0.1 * g), n)
+
+
+_UPPER = np.array([u for u, _ in LAND_COVER], np.float32)  # compared as float32, like the hash
+
+
 def render_block(
     grid: GeoBox, window: Window, sites: list[Site], seed: int, season: int = 0
 ) -> np.ndarray:
@@ -226,67 +264,46 @@ def render_block(
     h, w = int(window.height), int(window.width)
     res = grid.resolution
     t = grid.window_transform(window)
-    cols = np.arange(w, dtype=np.float64) + 0.5
-    rows = np.arange(h, dtype=np.float64) + 0.5
-    x = (t.c + cols * res)[None, :].repeat(h, 0)  # map metres
-    y = (t.f - rows * res)[:, None].repeat(w, 1)
+    xc = t.c + (np.arange(w, dtype=np.float64) + 0.5) * res  # map metres of the columns
+    yr = t.f - (np.arange(h, dtype=np.float64) + 0.5) * res  # and of the rows
 
-    cell_x, cell_y, d1, d2 = voronoi(x, y, 90.0, seed)
-    kind = hash01(cell_x, cell_y, seed + 11)
-    tone = hash01(cell_x, cell_y, seed + 12)
-    grain = fbm(x, y, 6.0, seed + 20)
+    cells = voronoi_grid(xc, yr, 90.0, seed)
+    index = cells.index.ravel()
+    grain = fbm_grid(xc, yr, 6.0, seed + 20)
+    flat_grain = grain.ravel()
+    tone = cells.hash(seed + 12)
+    cover = np.searchsorted(_UPPER, cells.hash(seed + 11), side="right").astype(np.uint8)
+    cover_px = cover[index]
+    order = np.argsort(cover_px, kind="stable")  # pixels grouped by land cover, in raster order
+    ends = np.cumsum(np.bincount(cover_px, minlength=len(LAND_COVER)))
     rgb = np.empty((3, h, w), np.float32)
-    lower = 0.0
-    for upper, name in LAND_COVER:
-        sel = (kind >= lower) & (kind < upper)
-        lower = upper
-        if not sel.any():
+    flat_rgb = rgb.reshape(3, -1)
+    start = 0
+    for i, (_, name) in enumerate(LAND_COVER):
+        ids = order[start : ends[i]]
+        start = int(ends[i])
+        if not ids.size:
             continue
-        xs, ys, g, tn = x[sel], y[sel], grain[sel], tone[sel]
-        n = xs.size
-        if name == "crop":
-            angle = hash01(cell_x[sel], cell_y[sel], seed + 13) * np.pi
-            period = 1.5 + 1.5 * hash01(cell_x[sel], cell_y[sel], seed + 14)
-            out = _paint_crop(xs, ys, tn, angle, period, g, season)
-        elif name == "meadow":
-            m = 0.85 + 0.3 * g
-            out = _rgb((95 + 30 * tn) * m, (140 + 20 * tn) * m, (70 + 10 * tn) * m, n)
-        elif name == "bare_soil":
-            m = 0.85 + 0.3 * g
-            out = _rgb((150 + 30 * tn) * m, (120 + 25 * tn) * m, (90 + 20 * tn) * m, n)
-        elif name in ("wood", "orchard"):
-            if name == "wood":
-                crowns = value_noise(xs, ys, 3.0, seed + 30)
-            else:  # trees in rows, grass between
-                _, _, u, v = _cells(xs, ys, 5.0, 5.0, seed + 31)
-                crowns = np.clip(1.3 - 2.6 * np.hypot(u - 0.5, v - 0.5), 0, 1)
-            shade = 0.55 + 0.6 * crowns
-            out = _rgb(
-                40 * shade + 30 * (1 - crowns), 75 * shade + 40 * (1 - crowns), 35 * shade, n
-            )
-        elif name in ("houses", "farmyard"):
-            out = _paint_lots(xs, ys, seed, g, name)
-        elif name == "car_park":
-            out = _paint_car_park(xs, ys, seed, g)
-        elif name == "construction":
-            out = _paint_construction(xs, ys, seed, g)
-        elif name == "quarry":
-            out = _paint_quarry(xs, ys, seed, g, d1[sel])
-        else:  # water
-            out = _rgb(40 * (0.95 + 0.1 * g), 70 * (0.95 + 0.1 * g), 80 * (0.95 + 0.1 * g), n)
-        rgb[:, sel] = out
+        rows, cols = np.divmod(ids, w)
+        tn = tone[index[ids]]
+        flat_rgb[:, ids] = _paint_cover(
+            name, xc[cols], yr[rows], flat_grain[ids], tn, seed, season, cells, ids
+        )
 
     # parcel borders: roads or hedges
-    border = (d2 - d1) < 3.0
-    road = border & (hash01(cell_x, cell_y, seed + 15) < 0.5)
-    rgb[:, road] = np.stack([125 + 15 * grain, 122 + 15 * grain, 118 + 15 * grain])[:, road]
-    hedge = border & ~road & ((d2 - d1) < 2.0)
-    crowns = value_noise(x[hedge], y[hedge], 2.0, seed + 32)
+    gap = cells.d2 - cells.d1
+    border = gap < 3.0
+    road = border & (cells.hash(seed + 15) < 0.5)[cells.index]
+    g = grain[road]
+    rgb[:, road] = np.stack([125 + 15 * g, 122 + 15 * g, 118 + 15 * g])
+    hedge = border & ~road & (gap < 2.0)
+    rows, cols = np.nonzero(hedge)
+    crowns = value_noise(xc[cols], yr[rows], 2.0, seed + 32)
     rgb[:, hedge] = _rgb(
         35 * (0.6 + 0.6 * crowns),
         70 * (0.6 + 0.6 * crowns),
         30 * (0.6 + 0.6 * crowns),
-        int(hedge.sum()),
+        rows.size,
     )
 
     if sites:
@@ -299,15 +316,16 @@ def render_block(
                 continue
             inside = rasterize(shapes, out_shape=(h, w), transform=t, fill=0, dtype="uint8") > 0
             if inside.any():
-                rgb[:, inside] = _paint_site(
-                    x[inside], y[inside], style, seed + 7 * i, grain[inside]
-                )
+                rows, cols = np.nonzero(inside)
+                rgb[:, inside] = _paint_site(xc[cols], yr[rows], style, seed + 7 * i, grain[inside])
 
-    illum = 0.95 + 0.1 * value_noise(x, y, 300.0, seed + 60 + 97 * season)
-    noise = (
-        hash01((x / res).astype(np.int64), (y / res).astype(np.int64), seed + 61 + season) - 0.5
-    ) * 8
-    return rgb * illum + noise
+    illum = 0.95 + 0.1 * value_noise_grid(xc, yr, 300.0, seed + 60 + 97 * season)
+    ix = (xc / res).astype(np.int64)[None, :]
+    iy = (yr / res).astype(np.int64)[:, None]
+    noise = (hash01(ix, iy, seed + 61 + season) - 0.5) * 8
+    rgb *= illum
+    rgb += noise
+    return rgb
 
 
 def _bounds(t: object, w: int, h: int) -> tuple[float, float, float, float]:

@@ -10,19 +10,82 @@ import numpy as np
 import rasterio
 from pyproj import CRS
 from rasterio.features import shapes
+from rasterio.windows import Window
 from shapely import affinity, union_all
 from shapely.geometry import box, shape
+from shapely.geometry.base import BaseGeometry
 
 from ..errors import InputError
 from ..geo import GeoBox, read_vectors
 from .landscape import Site
-from .scene import SynthResult, _write_scene, _write_truth, make_sites
+from .scene import BLOCK, CACHE_BYTES, SynthResult, _write_scene, _write_truth, make_sites
 
 __all__ = ["synth_revisit"]
 
 
 #: what happens to a site between two surveys, and how likely it is.
 _FATES = (("persisting", 0.4), ("grown", 0.2), ("shrunk", 0.15), ("disappeared", 0.25))
+
+
+class _LikeMask:
+    """Where an earlier scene has imagery, read once, ``block`` window by window.
+
+    Blocks are remembered as empty, full or (along the scene's edges) a packed bit mask, so the
+    revisit reads the earlier scene a single time in bounded memory. ``outline`` is the valid
+    area traced on a mask decimated to about 8 m (as GDAL's nearest-neighbour decimation).
+    """
+
+    def __init__(self, scene: Path, block: int, cell: float = 8.0) -> None:
+        self.block = block
+        self.full: set[tuple[int, int]] = set()
+        self.partial: dict[tuple[int, int], tuple[np.ndarray, tuple[int, int]]] = {}
+        with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES), rasterio.open(scene) as src:
+            height, width = self.shape = (src.height, src.width)
+            step = max(1, int(cell / src.res[0]))
+            out_h, out_w = max(1, height // step), max(1, width // step)
+            rows = np.floor((np.arange(out_h) + 0.5) * (height / out_h)).astype(np.int64)
+            cols = np.floor((np.arange(out_w) + 0.5) * (width / out_w)).astype(np.int64)
+            coarse = np.zeros((out_h, out_w), np.uint8)
+            for row in range(0, height, block):
+                for col in range(0, width, block):
+                    win = Window(col, row, min(block, width - col), min(block, height - row))
+                    mask = (src.dataset_mask(window=win) > 0).astype(np.uint8)
+                    if mask.all():
+                        self.full.add((row, col))
+                    elif mask.any():
+                        self.partial[(row, col)] = (np.packbits(mask), mask.shape)
+                    else:
+                        continue
+                    r = (rows >= row) & (rows < row + mask.shape[0])
+                    c = (cols >= col) & (cols < col + mask.shape[1])
+                    coarse[np.ix_(r, c)] = mask[np.ix_(rows[r] - row, cols[c] - col)]
+            t = src.transform * src.transform.scale(width / out_w, height / out_h)
+        self.outline: BaseGeometry = union_all(
+            [shape(g) for g, v in shapes(coarse, mask=coarse > 0, transform=t) if v]
+        )
+
+    def __call__(self, win: Window) -> np.ndarray:
+        """1 where the earlier scene has imagery in the block ``win`` (as ``_write_scene``'s)."""
+        key = (int(win.row_off), int(win.col_off))
+        size = (int(win.height), int(win.width))
+        height, width = self.shape
+        block = self.block
+        if (
+            key[0] % block
+            or key[1] % block
+            or size
+            != (
+                min(block, height - key[0]),
+                min(block, width - key[1]),
+            )
+        ):
+            raise ValueError(f"{win} is not one of the {block}-pixel blocks of the scene")
+        if key in self.full:
+            return np.ones(size, np.uint8)
+        if key in self.partial:
+            bits, shape_ = self.partial[key]
+            return np.unpackbits(bits, count=shape_[0] * shape_[1]).reshape(shape_)
+        return np.zeros(size, np.uint8)
 
 
 def synth_revisit(
@@ -94,13 +157,8 @@ def synth_revisit(
         ids.append(sid)
         status.append(fate)
     region = box(*grid.bounds).buffer(-30)
-    with rasterio.open(scene) as src:  # new sites only where the earlier scene had imagery
-        step = max(1, int(8 / grid.resolution))
-        mask = src.dataset_mask(out_shape=(max(1, src.height // step), max(1, src.width // step)))
-        t = src.transform * src.transform.scale(
-            src.width / mask.shape[1], src.height / mask.shape[0]
-        )
-        valid = union_all([shape(g) for g, v in shapes(mask, mask=mask > 0, transform=t) if v])
+    like_mask = _LikeMask(scene, BLOCK)  # new sites only where the earlier scene had imagery
+    valid = like_mask.outline
     region = region.intersection(valid.buffer(-20))
     n_new = new if new is not None else max(1, len(previous) // 4)
     taken = union_all([s.geometry for s in kept]).buffer(25) if kept else None
@@ -115,7 +173,7 @@ def synth_revisit(
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     scene_path = folder / "scene.tif"
-    _write_scene(scene_path, grid, kept, land_seed, date, season, valid_like=scene)
+    _write_scene(scene_path, grid, kept, land_seed, date, season, valid_mask=like_mask)
     truth_path = folder / "truth.geojson"
     _write_truth(
         truth_path,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,8 @@ __all__ = [
 #: default scene centre when no AOI is given: farmland east of Monza (lon, lat).
 DEFAULT_CENTRE = (9.33, 45.60)
 BLOCK = 1024
+#: GDAL block cache while writing scenes (bytes).
+CACHE_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -135,10 +138,11 @@ def _write_scene(
     date: str,
     season: int,
     valid_region: BaseGeometry | None = None,
-    valid_like: Path | None = None,
+    valid_mask: Callable[[Window], np.ndarray] | None = None,
 ) -> None:
-    """Render and write the scene block by block; nodata outside ``valid_region`` (or where the
-    scene ``valid_like`` has none). The file appears under its name only when complete."""
+    """Render and write the scene block by block; nodata outside ``valid_region`` and where
+    ``valid_mask`` (given each :data:`BLOCK` window of the grid) is 0. The file appears under
+    its name only when complete."""
     profile = {
         "driver": "GTiff",
         "width": grid.width,
@@ -159,43 +163,41 @@ def _write_scene(
         "SPARSE_OK": "TRUE",
     }
     tmp_path = path.with_name(f".{path.name}.partial")
-    like = rasterio.open(valid_like) if valid_like is not None else None
-    try:
-        with rasterio.open(tmp_path, "w", **profile) as dst:
-            dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue]
-            for band, name in enumerate(("red", "green", "blue"), start=1):
-                dst.set_band_description(band, name)
-            dst.update_tags(
-                ACQUISITION_DATE=date,
-                TIFFTAG_DATETIME=f"{date.replace('-', ':')} 10:30:00",
-                SYNTHETIC_SEED=str(seed),
-                SYNTHETIC_SEASON=str(season),
-                GSD_M=str(grid.resolution),
-            )
-            for row in range(0, grid.height, BLOCK):
-                for col in range(0, grid.width, BLOCK):
-                    win = Window(
-                        col, row, min(BLOCK, grid.width - col), min(BLOCK, grid.height - row)
+    # blocks are written whole and never read back: a small cache bounds the memory
+    with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES), rasterio.open(tmp_path, "w", **profile) as dst:
+        dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue]
+        for band, name in enumerate(("red", "green", "blue"), start=1):
+            dst.set_band_description(band, name)
+        dst.update_tags(
+            ACQUISITION_DATE=date,
+            TIFFTAG_DATETIME=f"{date.replace('-', ':')} 10:30:00",
+            SYNTHETIC_SEED=str(seed),
+            SYNTHETIC_SEASON=str(season),
+            GSD_M=str(grid.resolution),
+        )
+        for row in range(0, grid.height, BLOCK):
+            for col in range(0, grid.width, BLOCK):
+                win = Window(col, row, min(BLOCK, grid.width - col), min(BLOCK, grid.height - row))
+                shape = (int(win.height), int(win.width))
+                valid = np.ones(shape, np.uint8)
+                if valid_region is not None:
+                    valid = rasterize(
+                        [(valid_region, 1)],
+                        out_shape=shape,
+                        transform=grid.window_transform(win),
+                        fill=0,
+                        dtype="uint8",
                     )
-                    shape = (int(win.height), int(win.width))
-                    valid = np.ones(shape, np.uint8)
-                    if valid_region is not None:
-                        valid = rasterize(
-                            [(valid_region, 1)],
-                            out_shape=shape,
-                            transform=grid.window_transform(win),
-                            fill=0,
-                            dtype="uint8",
-                        )
-                    if like is not None:
-                        valid &= (like.dataset_mask(window=win) > 0).astype(np.uint8)
-                    if not valid.any():
-                        continue  # a sparse block: reads as nodata, costs no rendering
-                    data = np.clip(np.rint(render_block(grid, win, sites, seed, season)), 1, 255)
-                    dst.write(data.astype(np.uint8) * valid[None], window=win)
-    finally:
-        if like is not None:
-            like.close()
+                if valid_mask is not None:
+                    valid &= valid_mask(win)
+                if not valid.any():
+                    continue  # a sparse block: reads as nodata, costs no rendering
+                data = render_block(grid, win, sites, seed, season)
+                np.rint(data, out=data)
+                np.clip(data, 1, 255, out=data)
+                out = data.astype(np.uint8)
+                out *= valid[None]
+                dst.write(out, window=win)
     os.replace(tmp_path, path)
 
 

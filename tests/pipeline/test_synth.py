@@ -4,6 +4,7 @@ import hashlib
 import json
 
 import numpy as np
+import pytest
 import rasterio
 from rasterio.windows import Window
 from shapely.geometry import box, shape
@@ -101,3 +102,88 @@ def test_revisit_changes_sites_and_keeps_the_landscape(tmp_path):
         assert sb.tags()["ACQUISITION_DATE"] == "2027-06-15"
         xa, xb = sa.read().astype(int), sb.read().astype(int)
     assert 0.05 < (np.abs(xa - xb).max(0) > 12).mean() < 0.9  # crops and sites change, not all
+
+
+def test_hash_is_the_32_bit_lattice_hash():
+    from pipeline.synthetic.noise import hash01
+
+    rng = np.random.default_rng(0)
+    ix, iy = rng.integers(-(2**40), 2**40, 5000), rng.integers(-(2**40), 2**40, 5000)
+    m = np.uint64(0xFFFFFFFF)
+    x, y = ix.astype(np.uint64) & m, iy.astype(np.uint64) & m
+    h = (x * np.uint64(374761393) + y * np.uint64(668265263) + np.uint64(7 * 2654435761)) & m
+    h = ((h ^ (h >> np.uint64(13))) * np.uint64(1274126177)) & m
+    h = ((h ^ (h >> np.uint64(16))) * np.uint64(2246822519)) & m
+    h = h ^ (h >> np.uint64(13))
+    assert np.array_equal(hash01(ix, iy, 7), (h.astype(np.float64) / 2**32).astype(np.float32))
+    assert np.array_equal(
+        hash01(ix[:40, None], iy[None, :30], 7),
+        hash01(*np.meshgrid(ix[:40], iy[:30], indexing="ij"), 7),
+    )
+
+
+@pytest.mark.parametrize("res", [0.3, 1.0, 12.0])
+def test_grid_noise_is_the_per_pixel_noise(res):
+    from pipeline.synthetic.noise import (
+        fbm,
+        fbm_grid,
+        hash01,
+        value_noise,
+        value_noise_grid,
+        voronoi,
+        voronoi_grid,
+    )
+
+    xc = 512345.7 + (np.arange(230) + 0.5) * res
+    yr = 5049876.3 - (np.arange(170) + 0.5) * res
+    x, y = np.meshgrid(xc, yr)
+    assert np.array_equal(value_noise_grid(xc, yr, 6.0, 3), value_noise(x, y, 6.0, 3))
+    assert np.array_equal(fbm_grid(xc, yr, 6.0, 3), fbm(x, y, 6.0, 3))
+    cx, cy, d1, d2 = voronoi(x, y, 90.0, 3)
+    cells = voronoi_grid(xc, yr, 90.0, 3)
+    assert np.array_equal(cells.lx[cells.index], cx) and np.array_equal(cells.ly[cells.index], cy)
+    assert np.array_equal(cells.d1, d1) and np.array_equal(cells.d2, d2)
+    assert np.array_equal(cells.hash(5)[cells.index], hash01(cx, cy, 5))
+
+
+def test_distances_round_like_hypot_next_to_float32_midpoints():
+    from pipeline.synthetic.noise import _distance32
+
+    rng = np.random.default_rng(1)
+    dx = rng.uniform(-100, 100, 256)
+    t = rng.uniform(1, 200, (256, 256)).astype(np.float32).astype(np.float64)
+    mid = t + np.spacing(t.astype(np.float32)).astype(np.float64) / 2  # float32 rounding ties
+    near = mid * (1 + rng.integers(-8, 9, mid.shape) * 2.0**-52)
+    dy = np.sqrt(np.maximum(near**2 - dx**2, 0)) * np.where(
+        rng.uniform(size=mid.shape) < 0.5, -1, 1
+    )
+    expected = np.hypot(dx, dy).astype(np.float32)
+    assert np.array_equal(_distance32(dx, dy.copy(), np.empty_like(dy)), expected)
+
+
+def test_revisit_keeps_the_nodata_of_its_scene(tmp_path, monkeypatch):
+    from pipeline.synthetic import revisit, scene, synth_revisit
+    from tests.conftest import MUNICIPALITIES
+
+    monkeypatch.setattr(scene, "BLOCK", 128)  # several blocks: empty, partial and full ones
+    monkeypatch.setattr(revisit, "BLOCK", 128)
+    a = synth_scene(
+        tmp_path / "a", aoi=MUNICIPALITIES, select=["108014"], gsd=4.0, seed=1, landfills=6
+    )
+    like = revisit._LikeMask(a.scene, 128)
+    assert like.full and like.partial
+    with pytest.raises(ValueError, match="blocks"):
+        like(Window(64, 0, 128, 128))
+    b = synth_revisit(tmp_path / "a", tmp_path / "b", seed=2, new=4)
+    with rasterio.open(a.scene) as sa, rasterio.open(b.scene) as sb:
+        valid = sa.dataset_mask() > 0
+        assert np.array_equal(sb.dataset_mask() > 0, valid)
+        assert (valid.shape[0] // 128 + 1) * (valid.shape[1] // 128 + 1) > len(like.full) + len(
+            like.partial
+        )  # and empty blocks
+        xa, xb = sa.read().astype(int), sb.read().astype(int)
+    assert 0.05 < (np.abs(xa - xb).max(0)[valid] > 12).mean() < 0.9
+    after = json.loads(b.truth.read_text())["features"]
+    aoi = shape(json.loads(a.aoi.read_text())["features"][0]["geometry"])
+    new = [shape(f["geometry"]) for f in after if f["properties"]["status"] == "new"]
+    assert new and all(aoi.buffer(1e-4).contains(g) for g in new)
