@@ -24,6 +24,8 @@ from .grid import GeoBox
 __all__ = ["BandSpec", "TileStore", "write_mosaic_vrt"]
 
 LEDGER = "ledger.txt"
+#: block side of the tile files (tiled: whole blocks are what GDAL reads and caches)
+_BLOCK = 256
 _TILES = "tiles"
 
 
@@ -85,7 +87,7 @@ class TileStore:
             with rasterio.open(
                 tmp, "w", driver="GTiff", width=w, height=h, count=n, dtype="uint8",
                 nodata=self.nodata, crs=self._crs, transform=self.grid.window_transform(window),
-                INTERLEAVE="BAND", BLOCKYSIZE=1,
+                INTERLEAVE="BAND", TILED="YES", BLOCKXSIZE=_BLOCK, BLOCKYSIZE=_BLOCK,
             ) as dst:  # fmt: skip
                 dst.write(bands)
             os.replace(tmp, self.path(tile_id))
@@ -154,7 +156,7 @@ def write_mosaic_vrt(
             ET.SubElement(src, "SourceBand").text = str(spec.source_band)
             ET.SubElement(
                 src, "SourceProperties", RasterXSize=w, RasterYSize=h, DataType="Byte",
-                BlockXSize=w, BlockYSize="1",
+                BlockXSize=str(_BLOCK), BlockYSize=str(_BLOCK),
             )  # fmt: skip
             ET.SubElement(src, "SrcRect", xOff="0", yOff="0", xSize=w, ySize=h)
             ET.SubElement(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from shapely.geometry.base import BaseGeometry
 
-from ..cluster import ray_session
+from ..cluster import bounded_gdal_cache, ray_session
 from ..errors import WastewatchError, warn
 from ..geo import GeoBox, SceneInfo
 from ..progress import progress
@@ -137,6 +137,7 @@ class _PredictorActor:
     """A model held on one device; Ray instantiates it remotely."""
 
     def __init__(self, work: Workload, device: str, threads: int) -> None:
+        self.work = work
         self.predictor = work.predictor(device, threads)
 
     def device(self) -> str:
@@ -145,6 +146,12 @@ class _PredictorActor:
     def predict(self, *items: TileInput) -> list[TileResult]:
         # tiles come as separate arguments: Ray resolves top-level object refs only
         return self.predictor.predict_batch(list(items))
+
+    def read_and_predict(self, *tiles: Tile) -> list[TileResult]:
+        """Read the tiles here, then predict: on CPU nodes, where a separate read task would
+        only compete with the model for the same cores (and copy every tile's pixels through
+        the object store), the model's process reads its own tiles."""
+        return self.predictor.predict_batch([self.work.read(tile) for tile in tiles])
 
 
 def _read_task(tile: Tile, work: Workload) -> TileInput:
@@ -193,9 +200,9 @@ def execute_ray(
 ) -> ExecStats:
     """Fan the tiles out on Ray and hand each result to ``sink`` in the calling process.
 
-    Reading and reprojection run in CPU tasks; inference runs in actors that each hold the
-    model (one per GPU when the cluster has GPUs, else ``actors`` CPU actors), ``batch``
-    tiles per call. At most ``max_in_flight`` calls are between reading and writing at once, so
+    Inference runs in actors that each hold the model (one per GPU when the cluster has GPUs,
+    else ``actors`` CPU actors), ``batch`` tiles per call. With GPUs, reading and reprojection
+    run in CPU tasks that feed the actors; CPU actors read their own tiles. At most ``max_in_flight`` calls are between reading and writing at once, so
     memory is bounded by the tile size, not the scene. Failed tasks are retried by Ray; an actor
     that dies is restarted and its calls retried (a tile written twice is the same tile).
     """
@@ -207,15 +214,24 @@ def execute_ray(
         n_actors, actor_opts, read_cpus, device = _placement(
             int(resources.get("GPU", 0)), float(resources.get("CPU", 1)), actors
         )
-        # a CPU actor holds at most one CPU of Ray's accounting but computes with its share of
-        # the cores: reading is light next to the network
-        threads = max(1, int(resources.get("CPU", 1)) // n_actors) if device == "cpu" else 1
+        threads = 1
+        if device == "cpu":
+            # a CPU actor holds no CPU of Ray's accounting but computes with its share of its
+            # node's cores (actors are spread over the nodes); Ray would set OMP_NUM_THREADS=1
+            # in its process, which slows torch's own threads down
+            nodes = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
+            per_node = -(-n_actors // max(1, len(nodes)))
+            threads = max(1, int(max(nodes, default=1)) // per_node)
+            actor_opts["runtime_env"] = {
+                "env_vars": {"OMP_NUM_THREADS": str(threads), "GDAL_CACHEMAX": bounded_gdal_cache()}
+            }
         actor_cls = ray.remote(max_restarts=2, max_task_retries=2, **actor_opts)(_PredictorActor)
         work_ref = ray.put(work)  # shipped once, not with every task
-        # actors get the model's part alone, by value: a small argument that Ray inlines, so an
-        # actor restarted after its node died never needs an object that may have gone
-        model_part = replace(work, scenes=[], aoi=None)
-        pool = [actor_cls.remote(model_part, device, threads) for _ in range(n_actors)]
+        # GPU actors get the model's part alone, by value: a small argument that Ray inlines,
+        # so an actor restarted after its node died never needs an object that may have gone;
+        # CPU actors read their own tiles and get the whole workload (owned by this driver)
+        part = work if device == "cpu" else replace(work, scenes=[], aoi=None)
+        pool = [actor_cls.remote(part, device, threads) for _ in range(n_actors)]
         read_remote = ray.remote(num_cpus=read_cpus, max_retries=3)(_read_task)
         stats = ExecStats(executor="ray", workers=n_actors, device=device)
         limit = max_in_flight or 2 * n_actors + 2
@@ -228,8 +244,12 @@ def execute_ray(
             if nxt is None:
                 return False
             i, first = nxt
-            items = [read_remote.remote(tile, work_ref) for tile in tiles[first : first + size]]
-            pending[pool[i % n_actors].predict.remote(*items)] = first
+            actor = pool[i % n_actors]
+            if device == "cpu":
+                pending[actor.read_and_predict.remote(*tiles[first : first + size])] = first
+            else:  # GPU nodes: CPU read tasks keep the GPU fed
+                items = [read_remote.remote(tile, work_ref) for tile in tiles[first : first + size]]
+                pending[actor.predict.remote(*items)] = first
             return True
 
         try:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import rasterio
+from affine import Affine
 from rasterio.features import geometry_mask, shapes
 from rasterio.windows import Window, from_bounds
 from shapely import make_valid, union_all
@@ -32,14 +33,20 @@ class Site:
 
 
 def polygonize_tiles(
-    mask_path: str | os.PathLike[str], tiles: list[Tile], class_id: int
-) -> list[BaseGeometry]:
+    mask_path: str | os.PathLike[str],
+    tiles: list[Tile],
+    class_id: int,
+    prob_src: rasterio.io.DatasetReader | None = None,
+) -> list[tuple[BaseGeometry, tuple[float, float] | None]]:
     """Polygons of ``class_id`` pixels, polygonized tile by tile and merged across tile borders.
 
     Pieces that touch their tile's core border are unioned with the pieces they touch in the
-    neighbouring tiles; the others are final as they are. Memory is one tile plus the polygons.
+    neighbouring tiles; the others are final as they are. With ``prob_src`` (the probability
+    raster) a final piece comes with its ``(max, mean)`` probability, taken from its tile's
+    pixels while they are in memory (see :func:`site_attributes`); merged pieces with None.
+    Memory is one tile plus the polygons.
     """
-    final: list[BaseGeometry] = []
+    final: list[tuple[BaseGeometry, tuple[float, float] | None]] = []
     border: list[BaseGeometry] = []
     with rasterio.open(mask_path) as src:
         for tile in tiles:
@@ -49,15 +56,38 @@ def polygonize_tiles(
             if not hit.any():
                 continue
             t = src.window_transform(win)
+            prob = prob_src.read(class_id, window=win) if prob_src is not None else None
             core_box = _window_box(src.transform, win)
             edge = core_box.exterior
             for geom, _ in shapes(hit.astype(np.uint8), mask=hit, transform=t, connectivity=8):
                 poly = shape(geom)
-                (border if poly.intersects(edge) else final).append(poly)
+                if poly.intersects(edge):
+                    border.append(poly)
+                else:
+                    final.append((poly, None if prob is None else _attributes(prob, t, poly)))
     if border:
         merged = union_all(border)
-        final.extend(merged.geoms if hasattr(merged, "geoms") else [merged])
+        final.extend((g, None) for g in (merged.geoms if hasattr(merged, "geoms") else [merged]))
     return final
+
+
+def _attributes(data: np.ndarray, transform: Affine, geom: BaseGeometry) -> tuple[float, float]:
+    """(max, mean) of ``data`` (stored probabilities) over the pixels whose centres fall in
+    ``geom``, or (0, 0) when none does."""
+    win = from_bounds(*geom.bounds, transform=transform).round_offsets().round_lengths()
+    win = win.intersection(Window(0, 0, data.shape[1], data.shape[0]))
+    r0, c0 = int(win.row_off), int(win.col_off)
+    part = data[r0 : r0 + int(win.height), c0 : c0 + int(win.width)]
+    inside = geometry_mask(
+        [geom],
+        out_shape=part.shape,
+        transform=transform * Affine.translation(c0, r0),
+        invert=True,
+    )
+    values = part[inside & (part != NODATA)]
+    if values.size == 0:
+        return 0.0, 0.0
+    return float(values.max()) / SCALE, float(values.mean()) / SCALE
 
 
 def _window_box(transform: object, win: Window) -> Polygon:
@@ -74,13 +104,7 @@ def site_attributes(
     win = from_bounds(*geom.bounds, transform=prob_src.transform).round_offsets().round_lengths()
     win = win.intersection(Window(0, 0, prob_src.width, prob_src.height))
     data = prob_src.read(band, window=win)
-    inside = geometry_mask(
-        [geom], out_shape=data.shape, transform=prob_src.window_transform(win), invert=True
-    )
-    values = data[inside & (data != NODATA)]
-    if values.size == 0:
-        return 0.0, 0.0
-    return float(values.max()) / SCALE, float(values.mean()) / SCALE
+    return _attributes(data, prob_src.window_transform(win), geom)
 
 
 def vectorize(
@@ -112,8 +136,8 @@ def vectorize(
     sites: list[Site] = []
     with rasterio.open(probabilities_path) as prob:
         for class_id in range(1, len(classes)):
-            for poly in polygonize_tiles(mask_path, tiles, class_id):
-                score_max, score_mean = site_attributes(prob, poly, class_id)
+            for poly, known in polygonize_tiles(mask_path, tiles, class_id, prob):
+                score_max, score_mean = known or site_attributes(prob, poly, class_id)
                 geom = poly.simplify(tolerance, preserve_topology=True)
                 if aoi is not None and not aoi.contains(geom):
                     geom = make_valid(geom.intersection(aoi))
