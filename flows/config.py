@@ -174,6 +174,9 @@ def _resolved(params: dict[str, Any], base: Path) -> dict[str, Any]:
     out = dict(params)
     for key in ("municipalities", "model", "out"):
         out[key] = resolve(out[key])
+    previous = out.get("previous")
+    if isinstance(previous, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", previous):
+        out["previous"] = resolve(previous)  # a survey folder, not a date
     if isinstance(out["scenes"], str):
         out["scenes"] = [out["scenes"]]
     if isinstance(out["scenes"], list):

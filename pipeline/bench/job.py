@@ -54,11 +54,14 @@ def mosaic(scene: Path, k: int, out: Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     with rasterio.open(scene) as src:
         w, h, t, crs, count = src.width, src.height, src.transform, src.crs, src.count
+        nodata = src.nodata
     root = ET.Element("VRTDataset", rasterXSize=str(w * k), rasterYSize=str(h * k))
     ET.SubElement(root, "SRS").text = crs.to_wkt()
     ET.SubElement(root, "GeoTransform").text = ", ".join(repr(v) for v in t.to_gdal())
     for b in range(1, count + 1):
         band = ET.SubElement(root, "VRTRasterBand", dataType="Byte", band=str(b))
+        if nodata is not None:  # the scene's nodata holds in the mosaic too
+            ET.SubElement(band, "NoDataValue").text = repr(nodata)
         for i in range(k):
             for j in range(k):
                 s = ET.SubElement(band, "SimpleSource")
@@ -124,9 +127,11 @@ def bench_job(
         k = max(1, round(math.sqrt(mpx / (BASE_PX * BASE_PX / 1e6))))
         vrt, aoi = mosaic(scene, k, work / f"mosaic-{k}x{k}")
         out = work / f"job-{k}x{k}"
+        # --device cpu on a GPU machine: hide the GPU from the job
+        env = {"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else None
         run = measure(["run", "--no-prefect", "--aoi", str(aoi), "--scenes", str(vrt),
                        "--model", model, "--out", str(out), "--overwrite",
-                       "--tile-size", str(tile_size)])  # fmt: skip
+                       "--tile-size", str(tile_size)], env)  # fmt: skip
         record = json.loads((out / "run.json").read_text())
         px = record["grid"]["width"] * record["grid"]["height"]
         jobs.append(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.errors
 from rasterio.windows import Window
 
 from .grid import GeoBox
@@ -54,6 +55,8 @@ class TileStore:
         self.stored: set[str] = set()
         self._read_ledger()
         self._ledger = open(self.ledger, "a", encoding="utf-8")  # noqa: SIM115
+        if self._ledger.tell() and not self.ledger.read_bytes().endswith(b"\n"):
+            self._ledger.write("\n")  # end a line torn by a kill: the next one stands alone
 
     def _read_ledger(self) -> None:
         if not self.ledger.exists():
@@ -64,7 +67,7 @@ class TileStore:
             if not line.endswith("\n") or len(parts) != 6:
                 continue  # a line torn by a kill: that tile is not finished
             tile_id, col, row, width, height, stored = parts
-            if stored == "1" and not self.path(tile_id).exists():
+            if stored == "1" and not _whole(self.path(tile_id)):
                 continue
             self.windows[tile_id] = Window(int(col), int(row), int(width), int(height))
             if stored == "1":
@@ -83,13 +86,14 @@ class TileStore:
         stored = not bool((bands == self.nodata).all())
         if stored:
             n, h, w = bands.shape
-            tmp = self.tiles / f".{tile_id}.tmp.tif"
+            tmp = self.tiles / f".{tile_id}.{os.getpid()}.tmp.tif"
             with rasterio.open(
                 tmp, "w", driver="GTiff", width=w, height=h, count=n, dtype="uint8",
                 nodata=self.nodata, crs=self._crs, transform=self.grid.window_transform(window),
                 INTERLEAVE="BAND", TILED="YES", BLOCKXSIZE=_BLOCK, BLOCKYSIZE=_BLOCK,
             ) as dst:  # fmt: skip
                 dst.write(bands)
+            _fsync(tmp)  # the data on disk before the name: a crash leaves no empty tile
             os.replace(tmp, self.path(tile_id))
             self.stored.add(tile_id)
         win = Window(
@@ -98,11 +102,29 @@ class TileStore:
         self._ledger.write(
             f"{tile_id} {win.col_off} {win.row_off} {win.width} {win.height} {int(stored)}\n"
         )
-        self._ledger.flush()  # in the OS's hands: survives the process being killed
+        self._ledger.flush()
+        os.fsync(self._ledger.fileno())  # survives the process being killed, and the machine
         self.windows[tile_id] = win
 
     def close(self) -> None:
         self._ledger.close()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _whole(path: Path) -> bool:
+    """Whether a tile file is there and readable (not emptied by a crash)."""
+    try:
+        with rasterio.open(path) as src:
+            return src.width > 0 and src.height > 0
+    except (OSError, rasterio.errors.RasterioError):
+        return False
 
 
 @dataclass(frozen=True)

@@ -220,6 +220,7 @@ def execute_ray(
             # node's cores (actors are spread over the nodes); Ray would set OMP_NUM_THREADS=1
             # in its process, which slows torch's own threads down
             nodes = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
+            nodes = [c for c in nodes if c > 0]  # a head started with no CPUs runs no actor
             per_node = -(-n_actors // max(1, len(nodes)))
             threads = max(1, int(max(nodes, default=1)) // per_node)
             actor_opts["runtime_env"] = {
@@ -234,8 +235,9 @@ def execute_ray(
         pool = [actor_cls.remote(part, device, threads) for _ in range(n_actors)]
         read_remote = ray.remote(num_cpus=read_cpus, max_retries=3)(_read_task)
         stats = ExecStats(executor="ray", workers=n_actors, device=device)
-        limit = max_in_flight or 2 * n_actors + 2
         size = batch or default_batch(device)
+        # calls in flight (each of `size` tiles): enough to keep every actor busy
+        limit = max_in_flight or max(n_actors + 1, (2 * n_actors + 2) // size)
         pending: dict[Any, int] = {}
         queue = iter(enumerate(range(0, len(tiles), size)))
 

@@ -176,9 +176,15 @@ class TilePredictor:
             if len(members) == 1:
                 results[members[0]] = self.predict(items[members[0]])
                 continue
-            with torch.inference_mode():
-                x = torch.cat([self._input(items[i].pixels, items[i].valid) for i in members])
-                heat = torch.softmax(self.model(x).float(), dim=1)
+            try:
+                with torch.inference_mode():
+                    x = torch.cat([self._input(items[i].pixels, items[i].valid) for i in members])
+                    heat = torch.softmax(self.model(x).float(), dim=1)
+            except torch.OutOfMemoryError:  # a batch too large for this GPU: one at a time
+                torch.cuda.empty_cache()
+                for i in members:
+                    results[i] = self.predict(items[i])
+                continue
             for j, i in enumerate(members):
                 results[i] = self._result(items[i], heat[j].contiguous())
         return [results[i] for i in range(len(items))]

@@ -58,6 +58,17 @@ def test_a_region_becomes_an_undated_survey_request(tmp_path):
 
 
 @needs_data
+@pytest.mark.parametrize(
+    ("previous", "expected"),
+    [("2026-06-15", "2026-06-15"), ("surveys/mb/2026-06-15", "surveys/mb/2026-06-15")],
+)
+def test_previous_is_a_date_or_a_folder_relative_to_the_config(tmp_path, previous, expected):
+    config = load_config(_write(tmp_path, REGION + f'previous = "{previous}"\n'))
+    got = config.regions[0].request.previous
+    assert got == (expected if "/" not in expected else str(tmp_path / expected))
+
+
+@needs_data
 def test_the_example_config_is_valid():
     config = load_config(EXAMPLE)
     (region,) = config.regions

@@ -36,6 +36,7 @@ def test_a_mosaic_is_k_by_k_copies_of_its_scene(tmp_path, survey_scene):
         w, h = one.width, one.height
         assert (big.width, big.height) == (2 * w, 2 * h)
         assert big.transform == one.transform and big.crs == one.crs
+        assert big.nodata == one.nodata
         scene = one.read()
         for i in range(2):
             for j in range(2):

@@ -1,0 +1,60 @@
+"""The tile store and the staging folder keep what a killed run finished, and nothing else:
+torn ledger lines and emptied tile files are not trusted, and one run at a time writes an
+output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from affine import Affine
+from pyproj import CRS
+from rasterio.windows import Window
+
+from pipeline.errors import OutputExistsError
+from pipeline.geo import GeoBox
+from pipeline.geo.mosaic import TileStore
+from pipeline.job.publish import staging
+
+GRID = GeoBox(64, 64, Affine(1.0, 0, 500000.0, 0, -1.0, 5000000.0), CRS.from_epsg(32632))
+
+
+def _tile(value: int) -> np.ndarray:
+    return np.full((2, 32, 32), value, np.uint8)
+
+
+def test_a_reopened_store_trusts_only_whole_tiles(tmp_path):
+    store = TileStore(tmp_path, GRID, 255)
+    store.put("a", Window(0, 0, 32, 32), _tile(1))
+    store.put("b", Window(32, 0, 32, 32), _tile(2))
+    store.put("empty", Window(0, 32, 32, 32), _tile(255))  # all nodata: no file
+    store.close()
+    store.path("b").write_bytes(b"")  # emptied by a crash
+    with open(tmp_path / "ledger.txt", "a") as f:
+        f.write("c 32 32 32")  # torn by a kill: no newline
+    again = TileStore(tmp_path, GRID, 255)
+    assert again.done == {"a", "empty"}
+    assert again.stored == {"a"}
+    again.put("c", Window(32, 32, 32, 32), _tile(3))
+    again.close()
+    assert TileStore(tmp_path, GRID, 255).done == {"a", "empty", "c"}
+
+
+def test_one_run_at_a_time_writes_an_output(tmp_path):
+    out = tmp_path / "out"
+    busy = pytest.raises(OutputExistsError, match="another run is writing")
+    with staging(out, key="k1"), busy, staging(out, key="k1", resume=True):
+        pass
+    assert out.is_dir() and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_resumed_run_keeps_other_runs_tiles_until_it_succeeds(tmp_path):
+    out = tmp_path / "out"
+    other = tmp_path / ".out.partial-other" / "work"
+    other.mkdir(parents=True)
+    (other / "ledger.txt").write_text("t 0 0 1 1 0\n")
+    with pytest.raises(RuntimeError), staging(out, key="mine", resume=True):
+        raise RuntimeError("killed")
+    assert other.exists()  # a failed run removes nobody's tiles
+    with staging(out, key="mine", resume=True):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
