@@ -64,7 +64,7 @@ def bench_cmd(
         from ..bench.job import bench_job
 
         report = bench_job(Path(work) / "job", sorted(size_list), device, model, tile_size)
-        report["command"] = "wastewatch bench job " + " ".join(sys.argv[2:]).strip()
+        report["command"] = "wastewatch " + " ".join(sys.argv[1:])
         path = results / f"job-{device}.json"
         path.write_text(json.dumps(report, indent=2) + "\n")
         t, m = report["throughput"], report["memory"]
