@@ -177,16 +177,30 @@ class RasterWriter:
 
 
 def _to_cog(src_path: Path, dst_path: Path, resampling: Resampling) -> None:
-    rasterio.shutil.copy(
-        src_path,
-        dst_path,
-        driver="COG",
-        COMPRESS="DEFLATE",
-        BLOCKSIZE=_BLOCK,
-        OVERVIEW_RESAMPLING=resampling.name.upper(),
-        # statistics in the file: GDAL and QGIS read them instead of computing and caching
-        # them in an .aux.xml beside the COG
-        STATISTICS="YES",
-        BIGTIFF="IF_SAFER",
-        NUM_THREADS="ALL_CPUS",
-    )
+    """A COG with overviews of a working VRT mosaic.
+
+    The mosaic is first copied into one uncompressed tiled GeoTIFF beside it (a plain copy,
+    a second or so per 400 Mpx): GDAL computes the overviews from that twice as fast as from
+    a VRT of hundreds of tile files.
+    """
+    flat = src_path.with_suffix(".flat.tif")
+    try:
+        rasterio.shutil.copy(
+            src_path, flat, driver="GTiff", TILED="YES", BLOCKXSIZE=_BLOCK, BLOCKYSIZE=_BLOCK,
+            BIGTIFF="IF_SAFER",
+        )  # fmt: skip
+        rasterio.shutil.copy(
+            flat,
+            dst_path,
+            driver="COG",
+            COMPRESS="DEFLATE",
+            BLOCKSIZE=_BLOCK,
+            OVERVIEW_RESAMPLING=resampling.name.upper(),
+            # statistics in the file: GDAL and QGIS read them instead of computing and caching
+            # them in an .aux.xml beside the COG
+            STATISTICS="YES",
+            BIGTIFF="IF_SAFER",
+            NUM_THREADS="ALL_CPUS",
+        )
+    finally:
+        flat.unlink(missing_ok=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,6 +145,49 @@ def _neg(date: str) -> tuple[int, ...]:
     return tuple(-d for d in digits)
 
 
+#: scenes kept open per thread between reads: the dataset's decoded blocks stay in GDAL's
+#: cache, so the halo a tile shares with the one before is not decoded again
+_OPEN = threading.local()
+_KEEP_OPEN = 8
+
+
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:  # a URI, or gone (opening says so)
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+def _dataset(path: str) -> rasterio.io.DatasetReader:
+    """``path`` opened for reading, kept open for this thread's next reads (reopened when the
+    file changed)."""
+    cache: OrderedDict[str, tuple[object, rasterio.io.DatasetReader]] | None = getattr(
+        _OPEN, "datasets", None
+    )
+    if cache is None:
+        cache = _OPEN.datasets = OrderedDict()
+    stamp = _stamp(path)
+    held = cache.pop(path, None)
+    if held is not None:
+        if held[0] == stamp:
+            cache[path] = held
+            return held[1]
+        held[1].close()
+    src = rasterio.open(path)
+    cache[path] = (stamp, src)
+    while len(cache) > _KEEP_OPEN:
+        cache.popitem(last=False)[1][1].close()
+    return src
+
+
+def _forget(path: str) -> None:
+    cache = getattr(_OPEN, "datasets", None)
+    held = cache.pop(path, None) if cache is not None else None
+    if held is not None:
+        held[1].close()
+
+
 @functools.lru_cache(maxsize=64)
 def _same_crs(a: str, b: str) -> bool:
     return a == b or CRS.from_wkt(a) == CRS.from_wkt(b)
@@ -214,25 +259,26 @@ def read_window(
     indexes = list(range(1, bands + 1))
     for scene in scenes:
         try:
-            with rasterio.open(scene.path) as src:
-                offset = _lattice_offset(src, scene, grid)
-                if offset is not None:
-                    # the scene is on the grid's pixel lattice: a plain windowed read, no warp
-                    data, mask = _read_aligned(src, window, offset, indexes)
-                else:
-                    with WarpedVRT(
-                        src,
-                        crs=dst_crs,
-                        transform=transform,
-                        width=w,
-                        height=h,
-                        resampling=resampling,
-                        src_nodata=src.nodata,
-                        nodata=src.nodata,
-                    ) as vrt:
-                        data = vrt.read(indexes=indexes, out_dtype="float32")
-                        mask = vrt.dataset_mask() > 0
+            src = _dataset(scene.path)
+            offset = _lattice_offset(src, scene, grid)
+            if offset is not None:
+                # the scene is on the grid's pixel lattice: a plain windowed read, no warp
+                data, mask = _read_aligned(src, window, offset, indexes)
+            else:
+                with WarpedVRT(
+                    src,
+                    crs=dst_crs,
+                    transform=transform,
+                    width=w,
+                    height=h,
+                    resampling=resampling,
+                    src_nodata=src.nodata,
+                    nodata=src.nodata,
+                ) as vrt:
+                    data = vrt.read(indexes=indexes, out_dtype="float32")
+                    mask = vrt.dataset_mask() > 0
         except RasterioError as exc:
+            _forget(scene.path)
             raise SceneReadError(
                 f"scene {scene.path} failed to read ({gdal_reason(exc)}): the file is "
                 "truncated or corrupt; replace it (`gdalinfo -checksum` finds bad files)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -164,10 +165,13 @@ def _placement(
     """How many model actors, with which Ray options, and the CPUs of one read task.
 
     With GPUs: one actor per GPU (or ``actors``, at most the GPUs: an actor asking for a GPU
-    that does not exist waits forever). On CPUs only, actors reserve no CPU in Ray's accounting
-    (they are spread over the nodes instead): actors that held every CPU would starve the read
-    tasks and the job would hang, also when several jobs share the cluster (a survey). More
-    actors than CPUs less one for reading are capped, with a warning.
+    that does not exist waits forever). On CPUs only: one actor per CPU (or ``actors``, at
+    most the CPUs), each computing with one thread and reading its own tiles. Single-threaded
+    models, one per core, get more from a node than one model on all its threads (no thread
+    waits for another at the end of every layer), and a core that reads or writes holds up
+    one model, not all. CPU actors reserve no CPU in Ray's accounting (they are spread over
+    the nodes instead): jobs sharing a cluster (a survey) then never wait for each other's
+    actors.
 
     Returns:
         ``(actors, actor options, CPUs per read task, device)``.
@@ -177,15 +181,31 @@ def _placement(
         if actors and actors > gpus:
             warn(f"--actors {actors} is more than the cluster's {gpus} GPU(s): using {gpus}")
         return n, {"num_gpus": 1, "num_cpus": 1}, 1.0, "cuda"
-    most = max(1, int(cpus) - 1)
-    n = actors or 1
+    most = max(1, int(cpus))
+    n = actors or most
     if n > most:
-        warn(
-            f"--actors {n} would leave none of the cluster's {cpus:g} CPUs for reading "
-            f"tiles: using {most} actor(s)"
-        )
+        warn(f"--actors {n} is more than the cluster's {cpus:g} CPUs: using {most} actor(s)")
         n = most
     return n, {"num_cpus": 0, "scheduling_strategy": "SPREAD"}, min(1.0, cpus / 2), "cpu"
+
+
+class _Dispatch:
+    """Which calls go to which actor: each actor works through its own contiguous run of the
+    tiles (row-major neighbours share scene blocks its process has decoded already), two calls
+    deep so it never waits for the driver; an actor whose run is done takes the far end of the
+    longest run left."""
+
+    DEPTH = 2
+
+    def __init__(self, batches: list[list[Tile]], actors: int) -> None:
+        per = -(-len(batches) // actors) if batches else 0
+        self.runs = [deque(batches[i * per : (i + 1) * per]) for i in range(actors)]
+
+    def next_for(self, actor: int) -> list[Tile] | None:
+        if self.runs[actor]:
+            return self.runs[actor].popleft()
+        longest = max(self.runs, key=len)
+        return longest.pop() if longest else None
 
 
 def execute_ray(
@@ -195,14 +215,14 @@ def execute_ray(
     *,
     address: str | None = None,
     actors: int | None = None,
-    max_in_flight: int | None = None,
     batch: int | None = None,
 ) -> ExecStats:
     """Fan the tiles out on Ray and hand each result to ``sink`` in the calling process.
 
     Inference runs in actors that each hold the model (one per GPU when the cluster has GPUs,
-    else ``actors`` CPU actors), ``batch`` tiles per call. With GPUs, reading and reprojection
-    run in CPU tasks that feed the actors; CPU actors read their own tiles. At most ``max_in_flight`` calls are between reading and writing at once, so
+    else one single-threaded actor per CPU, or ``actors``), ``batch`` tiles per call. With
+    GPUs, reading and reprojection run in CPU tasks that feed the actors; CPU actors read
+    their own tiles. At most two calls per actor are between reading and writing at once, so
     memory is bounded by the tile size, not the scene. Failed tasks are retried by Ray; an actor
     that dies is restarted and its calls retried (a tile written twice is the same tile).
     """
@@ -236,38 +256,37 @@ def execute_ray(
         read_remote = ray.remote(num_cpus=read_cpus, max_retries=3)(_read_task)
         stats = ExecStats(executor="ray", workers=n_actors, device=device)
         size = batch or default_batch(device)
-        # calls in flight (each of `size` tiles): enough to keep every actor busy
-        limit = max_in_flight or max(n_actors + 1, (2 * n_actors + 2) // size)
+        # at most DEPTH calls (each of `size` tiles) per actor between reading and writing
+        dispatch = _Dispatch([tiles[i : i + size] for i in range(0, len(tiles), size)], n_actors)
         pending: dict[Any, int] = {}
-        queue = iter(enumerate(range(0, len(tiles), size)))
 
-        def submit() -> bool:
-            nxt = next(queue, None)
-            if nxt is None:
+        def submit(a: int) -> bool:
+            chosen = dispatch.next_for(a)
+            if chosen is None:
                 return False
-            i, first = nxt
-            actor = pool[i % n_actors]
+            actor = pool[a]
             if device == "cpu":
-                pending[actor.read_and_predict.remote(*tiles[first : first + size])] = first
+                pending[actor.read_and_predict.remote(*chosen)] = a
             else:  # GPU nodes: CPU read tasks keep the GPU fed
-                items = [read_remote.remote(tile, work_ref) for tile in tiles[first : first + size]]
-                pending[actor.predict.remote(*items)] = first
+                items = [read_remote.remote(tile, work_ref) for tile in chosen]
+                pending[actor.predict.remote(*items)] = a
             return True
 
         try:
-            while len(pending) < limit and submit():
-                pass
+            for _ in range(_Dispatch.DEPTH):
+                for a in range(n_actors):
+                    submit(a)
             with progress(len(tiles), "tiles") as advance:
                 while pending:
                     ready, _ = ray.wait(list(pending), num_returns=1)
-                    pending.pop(ready[0])
+                    a = pending.pop(ready[0])
                     results: list[TileResult] = ray.get(ready[0])
                     for result in results:
                         stats.empty_tiles += bool((result.mask == 255).all())
                         sink(result)
                         _count(stats, result)
                         advance(1)
-                    submit()
+                    submit(a)
         except RayTaskError as exc:
             cause = getattr(exc, "cause", None)
             if isinstance(cause, WastewatchError):

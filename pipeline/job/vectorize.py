@@ -59,7 +59,12 @@ def polygonize_tiles(
             prob = prob_src.read(class_id, window=win) if prob_src is not None else None
             core_box = _window_box(src.transform, win)
             edge = core_box.exterior
-            for geom, _ in shapes(hit.astype(np.uint8), mask=hit, transform=t, connectivity=8):
+            # polygonize only the hits' bounding box: sites cover a sliver of most tiles
+            rows, cols = np.flatnonzero(hit.any(axis=1)), np.flatnonzero(hit.any(axis=0))
+            r0, c0 = int(rows[0]), int(cols[0])
+            part = hit[r0 : int(rows[-1]) + 1, c0 : int(cols[-1]) + 1]
+            at = t * Affine.translation(c0, r0)
+            for geom, _ in shapes(part.astype(np.uint8), mask=part, transform=at, connectivity=8):
                 poly = shape(geom)
                 if poly.intersects(edge):
                     border.append(poly)

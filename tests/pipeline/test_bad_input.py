@@ -73,8 +73,8 @@ def test_prefect_path_from_a_folder_holding_models_pipeline_and_flows(
     tmp_path, survey_scene, model_dir
 ):
     """A user's own models/, pipeline/ and flows/ folders in the working directory shadow
-    nothing (driver and Ray workers); -q prints no INFO line and no Ray banner; too many CPU
-    actors are capped with a warning instead of hanging."""
+    nothing (driver and Ray workers); -q prints no INFO line and no Ray banner; more CPU actors
+    than CPUs are capped with a warning."""
     work = tmp_path / "work"
     for name in ("models", "pipeline", "flows"):
         (work / name).mkdir(parents=True)
@@ -102,7 +102,7 @@ def test_prefect_path_from_a_folder_holding_models_pipeline_and_flows(
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "warning" in lines[0] and "--actors 8" in lines[0], proc.stderr
     run = json.loads((work / "out" / "run.json").read_text())
-    assert run["execution"]["executor"] == "ray" and run["execution"]["workers"] == 1
+    assert run["execution"]["executor"] == "ray" and run["execution"]["workers"] == 2
     assert "detections.geojson" in proc.stdout
 
 

@@ -71,3 +71,63 @@ def test_tiles_batched_in_one_forward_pass_give_the_single_tile_results(
         assert got.tile == one.tile
         assert np.abs(got.probabilities.astype(int) - one.probabilities).max() <= 1
         assert (got.mask != one.mask).mean() < 1e-4
+
+
+def test_a_scene_rewritten_in_place_is_read_anew(tmp_path, grid_and_scenes):
+    """Scenes stay open between reads (their decoded blocks serve the next tile's halo), but
+    a file replaced under the same name is opened again."""
+    grid, infos = grid_and_scenes
+    path = tmp_path / "scene.tif"
+    with rasterio.open(infos[0].path) as src:
+        profile, data = src.profile, src.read()
+    for value in (data, 255 - data):
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(value)
+        moved = [type(infos[0])(**{**infos[0].__dict__, "path": str(path)})]
+        pixels, valid = read_window(moved, grid, Window(10, 20, 64, 64), 3)
+        expect = value[:, 20:84, 10:74].astype(np.float32)
+        assert np.array_equal(pixels[:, valid], expect[:, valid])
+
+
+def test_each_actor_works_through_its_own_run_then_takes_the_far_end_of_the_longest():
+    from pipeline.job.execute import _Dispatch
+
+    batches = [[i] for i in range(10)]
+    d = _Dispatch(batches, 3)  # runs 0-3, 4-7, 8-9
+    assert [d.next_for(0), d.next_for(1), d.next_for(2)] == [[0], [4], [8]]
+    assert d.next_for(2) == [9]
+    assert d.next_for(2) == [3]  # its run is done: the end of the longest other run
+    taken = [d.next_for(i % 3) for i in range(10)]
+    got = [b[0] for b in taken if b is not None]
+    assert sorted(got) == [1, 2, 5, 6, 7] and taken[-1] is None
+
+
+def test_a_scene_without_overviews_is_sampled_for_its_picture(tmp_path):
+    """Strips sampled at twice the picture's size and averaged 2 x 2 give what GDAL's average
+    over every pixel gives, give or take the texture; nodata stays white."""
+    from affine import Affine
+
+    from pipeline.report.quicklook import read_rgb
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:1200, 0:1000]
+    smooth = np.stack([(x / 4) % 256, (y / 5) % 256, ((x + y) / 9) % 256]).astype(np.uint8)
+    noisy = np.clip(smooth + rng.integers(-20, 21, smooth.shape), 1, 255).astype(np.uint8)
+    noisy[:, 100:300, 100:400] = 0  # nodata
+    path = tmp_path / "s.tif"
+    with rasterio.open(
+        path, "w", driver="GTiff", width=1000, height=1200, count=3, dtype="uint8", nodata=0,
+        crs="EPSG:32632", transform=Affine(1, 0, 500000, 0, -1, 5000000), tiled=True,
+        blockxsize=256, blockysize=256,
+    ) as dst:  # fmt: skip
+        dst.write(noisy)
+    with rasterio.open(path) as src:
+        assert not src.overviews(1)
+        rgb, transform = read_rgb(src, None, (120, 100))
+        full = src.read(out_shape=(3, 120, 100), resampling=rasterio.enums.Resampling.average)
+    assert rgb.shape == (120, 100, 3) and transform.a == pytest.approx(10)
+    assert (rgb[12:28, 12:38] == 255).all()  # the hole, well inside
+    inside = np.ones((120, 100), bool)
+    inside[8:32, 8:42] = False
+    diff = np.abs(rgb.transpose(2, 0, 1).astype(int) - full)[:, inside]
+    assert diff.mean() < 6

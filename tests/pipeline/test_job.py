@@ -183,9 +183,9 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def _kill_model_actors() -> int:
-    """SIGKILL the model actor processes of this test's Ray (descendants of this process that
-    Ray titles ``ray::_PredictorActor``)."""
+def _kill_a_model_actor() -> int:
+    """SIGKILL one model actor process of this test's Ray (a descendant of this process that
+    Ray titles ``ray::_PredictorActor``); the number killed."""
     import os
     import signal
 
@@ -199,6 +199,7 @@ def _kill_model_actors() -> int:
         if b"_PredictorActor" in cmd:
             os.kill(pid, signal.SIGKILL)
             killed += 1
+            break
     return killed
 
 
@@ -215,7 +216,7 @@ def test_a_model_actor_killed_mid_job_changes_no_output(
     def write_then_kill(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         write(self, *args, **kwargs)
         if not killed:
-            killed.append(_kill_model_actors())
+            killed.append(_kill_a_model_actor())
 
     monkeypatch.setattr(RasterWriter, "write", write_then_kill)
     out = tmp_path / "ray"
