@@ -3,12 +3,10 @@ measured."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import rasterio
-from rasterio.windows import Window
 
-from pipeline.bench.job import bare_model, mosaic
+from pipeline.bench.job import bare_model, bare_model_per_core, corner_aoi
 
 from ..helpers import assert_bad_input, wastewatch
 
@@ -28,24 +26,23 @@ def test_cuda_without_a_gpu_is_one_line(tmp_path):
     assert_bad_input(proc, "--device cuda")
 
 
-def test_a_mosaic_is_k_by_k_copies_of_its_scene(tmp_path, survey_scene):
+def test_a_corner_aoi_covers_the_scene_s_top_left_square(tmp_path, survey_scene):
     import geopandas as gpd
 
-    vrt, aoi = mosaic(survey_scene.scene, 2, tmp_path / "m")
-    with rasterio.open(survey_scene.scene) as one, rasterio.open(vrt) as big:
-        w, h = one.width, one.height
-        assert (big.width, big.height) == (2 * w, 2 * h)
-        assert big.transform == one.transform and big.crs == one.crs
-        assert big.nodata == one.nodata
-        scene = one.read()
-        for i in range(2):
-            for j in range(2):
-                assert np.array_equal(big.read(window=Window(j * w, i * h, w, h)), scene)
-        area = gpd.read_file(aoi).to_crs(big.crs.to_wkt()).geometry.iloc[0]
-        assert area.bounds == pytest.approx(tuple(big.bounds))
+    aoi = corner_aoi(survey_scene.scene, 200, tmp_path / "a.gpkg")
+    with rasterio.open(survey_scene.scene) as src:
+        area = gpd.read_file(aoi).to_crs(src.crs.to_wkt()).geometry.iloc[0]
+        left, top = src.transform.c, src.transform.f
+        side = 200 * src.transform.a
+    assert area.bounds == pytest.approx((left, top - side, left + side, top))
 
 
 def test_the_bare_model_is_measured(model_dir):
     bare = bare_model(str(model_dir), 128, "cpu", seconds=0.2)
     assert bare["passes"] >= 5 and bare["megapixels_per_second"] > 0
+    cores = bare_model_per_core(str(model_dir), 128, seconds=0.2)
+    assert cores["processes"] == len(cores["each_megapixels_per_second"]) >= 1
+    assert cores["megapixels_per_second"] == pytest.approx(
+        sum(cores["each_megapixels_per_second"]), abs=1e-2
+    )
     assert bare["input_px"] == [128, 128]
