@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GDAL_CACHE_MB", "bounded_gdal_cache", "ray_session", "state_dir"]
+__all__ = ["GDAL_CACHE_MB", "bounded_gdal_cache", "cpu_actors_per_job", "ray_session", "state_dir"]
 
 log = logging.getLogger("wastewatch")
 _CHDIR = threading.Lock()
@@ -82,3 +82,17 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         yield ray
     finally:
         ray.shutdown()
+
+
+def cpu_actors_per_job(jobs: int) -> int | None:
+    """Model actors for each of ``jobs`` jobs sharing the running Ray of a CPU-only cluster
+    (its CPUs shared out, at least one each); None without Ray or with GPUs (one actor per
+    GPU then)."""
+    import ray
+
+    if not ray.is_initialized():
+        return None
+    resources = ray.cluster_resources()
+    if resources.get("GPU", 0):
+        return None
+    return max(1, int(resources.get("CPU", 1)) // max(1, jobs))

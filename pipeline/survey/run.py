@@ -26,7 +26,7 @@ from pyproj import CRS
 
 from models import read_card
 
-from ..cluster import ray_session
+from ..cluster import cpu_actors_per_job, ray_session
 from ..errors import InputError, NoOverlapError
 from ..geo import CODE_FIELDS, NAME_FIELDS, read_vectors, select_features, utm_crs_for
 from ..job.provenance import RUN_JSON, input_sha256
@@ -169,8 +169,12 @@ def run_municipality(plan: SurveyPlan, job: JobRequest) -> JobOutput | None:
     if job_complete(job, plan.model_hash):
         log.info("municipality %s: complete, kept", code)
         return output
+    update: dict[str, object] = {"overwrite": True}
+    if job.executor == "ray" and job.actors is None:
+        # jobs running side by side share the cluster's CPUs rather than each taking them all
+        update["actors"] = cpu_actors_per_job(plan.request.concurrency)
     try:
-        run_job(job.model_copy(update={"overwrite": True}))
+        run_job(job.model_copy(update=update))
     except NoOverlapError:
         log.info("municipality %s: no imagery for the date", code)
         return None

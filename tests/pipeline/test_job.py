@@ -233,3 +233,15 @@ def test_a_model_actor_killed_mid_job_changes_no_output(
     for name in ("mask.tif", "probabilities.tif"):
         with rasterio.open(out / name) as a, rasterio.open(local_run / name) as b:
             assert np.array_equal(a.read(), b.read())
+
+
+def test_jobs_side_by_side_share_the_cpus_out(ray_local):
+    """A survey's jobs running at once get the CPUs between them (one actor each at least);
+    a job alone gets one single-threaded actor per CPU."""
+    from pipeline.cluster import cpu_actors_per_job
+    from pipeline.job.execute import _placement
+
+    assert [cpu_actors_per_job(n) for n in (1, 2, 5)] == [2, 1, 1]
+    assert _placement(0, 2.0, None)[0] == 2
+    assert _placement(0, 2.0, 1)[0] == 1
+    assert _placement(1, 8.0, None)[0] == 1 and _placement(1, 8.0, None)[3] == "cuda"
