@@ -60,7 +60,7 @@ class JobRequest(BaseModel):
         crs: output CRS (``EPSG:N``); default the AOI's UTM zone.
         ray_address: Ray cluster address; default a local Ray.
         executor: ``"ray"``, or ``"local"`` to run every tile in this process.
-        actors: model actors (default one per GPU, or one on CPU).
+        actors: model actors (default one per GPU; on CPUs one single-threaded actor per CPU).
         overwrite: replace ``out`` if it exists (only once the new output is complete).
         survey_date: date written into the detections (ISO ``YYYY-MM-DD``).
         confidence_high: lowest ``score_max`` of a ``high`` confidence site.
@@ -96,7 +96,7 @@ class JobRequest(BaseModel):
         Literal["ray", "local"], Field(description="'local' runs every tile in this process.")
     ] = "ray"
     actors: Annotated[
-        int | None, Field(ge=1, description="Model actors (default: one per GPU, or 1).")
+        int | None, Field(ge=1, description="Model actors (default: one per GPU, or per CPU).")
     ] = None
     overwrite: Annotated[
         bool, Field(description="Replace the output once the new one is complete.")
