@@ -15,6 +15,7 @@ from .rasters import (
     SALIENCY_STYLE,
     SCALE,
     RasterWriter,
+    tile_metadata,
     work_rasters,
 )
 from .scenes import SceneInfo, gdal_reason, open_scenes, read_window
@@ -69,6 +70,7 @@ __all__ = [
     "saliency_qml",
     "select_features",
     "store_gpkg_style",
+    "tile_metadata",
     "utm_crs_for",
     "work_rasters",
     "write_geojson",

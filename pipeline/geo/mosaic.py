@@ -22,7 +22,7 @@ from rasterio.windows import Window
 
 from .grid import GeoBox
 
-__all__ = ["BandSpec", "TileStore", "write_mosaic_vrt"]
+__all__ = ["BandSpec", "TileStore", "tile_tags", "write_mosaic_vrt"]
 
 LEDGER = "ledger.txt"
 #: block side of the tile files (tiled: whole blocks are what GDAL reads and caches)
@@ -81,8 +81,11 @@ class TileStore:
     def path(self, tile_id: str) -> Path:
         return self.tiles / f"{tile_id}.tif"
 
-    def put(self, tile_id: str, window: Window, bands: np.ndarray) -> None:
-        """Store a finished tile (``bands``: uint8 (n, h, w)) and record it in the ledger."""
+    def put(
+        self, tile_id: str, window: Window, bands: np.ndarray, tags: dict[str, str] | None = None
+    ) -> None:
+        """Store a finished tile (``bands``: uint8 (n, h, w); ``tags``: metadata of its file,
+        written with it) and record it in the ledger."""
         stored = not bool((bands == self.nodata).all())
         if stored:
             n, h, w = bands.shape
@@ -93,6 +96,8 @@ class TileStore:
                 INTERLEAVE="BAND", TILED="YES", BLOCKXSIZE=_BLOCK, BLOCKYSIZE=_BLOCK,
             ) as dst:  # fmt: skip
                 dst.write(bands)
+                if tags:
+                    dst.update_tags(**tags)
             _fsync(tmp)  # the data on disk before the name: a crash leaves no empty tile
             os.replace(tmp, self.path(tile_id))
             self.stored.add(tile_id)
@@ -108,6 +113,16 @@ class TileStore:
 
     def close(self) -> None:
         self._ledger.close()
+
+
+def tile_tags(folder: str | os.PathLike[str], tile_id: str) -> dict[str, str] | None:
+    """The metadata a finished tile's file was written with (in a store's ``folder``); None
+    for a tile with no file (no valid pixel)."""
+    path = Path(folder) / _TILES / f"{tile_id}.tif"
+    if not path.exists():
+        return None
+    with rasterio.open(path) as src:
+        return dict(src.tags())
 
 
 def _fsync(path: Path) -> None:

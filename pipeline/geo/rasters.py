@@ -12,7 +12,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from .grid import GeoBox
-from .mosaic import BandSpec, TileStore, write_mosaic_vrt
+from .mosaic import BandSpec, TileStore, tile_tags, write_mosaic_vrt
 from .styles import class_colours, mask_qml, probabilities_qml, saliency_qml, write_qml
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "SALIENCY_STYLE",
     "SCALE",
     "RasterWriter",
+    "tile_metadata",
     "work_rasters",
 ]
 
@@ -42,6 +43,12 @@ PROBABILITIES_STYLE = "probabilities.qml"
 MASK_STYLE = "mask.qml"
 SALIENCY_STYLE = "saliency.qml"
 _BLOCK = 512
+
+
+def tile_metadata(folder: str | os.PathLike[str], tile_id: str) -> dict[str, str] | None:
+    """The tags a finished tile of a staging folder was written with; None for a tile with
+    no valid pixel (it has no file)."""
+    return tile_tags(Path(folder) / "work", tile_id)
 
 
 def work_rasters(folder: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -108,16 +115,18 @@ class RasterWriter:
         probabilities: np.ndarray,
         mask: np.ndarray,
         saliency: np.ndarray | None = None,
+        tags: dict[str, str] | None = None,
     ) -> None:
         """Write one tile's core at ``window``: ``probabilities`` (bands, h, w), ``mask``
-        (h, w) and, when the writer was made with ``saliency``, ``saliency`` (h, w); uint8."""
+        (h, w) and, when the writer was made with ``saliency``, ``saliency`` (h, w); uint8.
+        ``tags`` go into the tile's file (see :func:`tile_metadata`)."""
         assert self._store is not None, "use RasterWriter as a context"
         layers = [probabilities, mask[None]]
         if self.saliency is not None:
             if saliency is None:
                 raise ValueError("this writer writes saliency.tif: give every window's saliency")
             layers.append(saliency[None])
-        self._store.put(tile_id, window, np.concatenate(layers).astype(np.uint8, copy=False))
+        self._store.put(tile_id, window, np.concatenate(layers).astype(np.uint8, copy=False), tags)
         self.written += 1
 
     def __exit__(

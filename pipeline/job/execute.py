@@ -17,6 +17,7 @@ from ..geo import GeoBox, SceneInfo
 from ..progress import progress
 from .tiledata import TileInput, TileResult, read_tile
 from .tiling import Tile
+from .vectorize import encode_pieces, tile_pieces
 
 if TYPE_CHECKING:
     from .predict import TilePredictor
@@ -103,6 +104,13 @@ class Workload:
     def read(self, tile: Tile) -> TileInput:
         return read_tile(tile, self.scenes, self.grid, self.bands, self.aoi)
 
+    def polygonize(self, results: list[TileResult]) -> list[TileResult]:
+        """Give each result the polygons of its core (vectorizing's per-tile part, done
+        where the tile is in memory)."""
+        for r in results:
+            r.pieces = encode_pieces(tile_pieces(r.tile, self.grid, r.mask, r.probabilities))
+        return results
+
 
 def default_batch(device: str) -> int:
     """Tiles per forward pass: one on CPU (no gain there), four on a GPU."""
@@ -126,7 +134,7 @@ def execute_local(
         for i in range(0, len(tiles), size):
             items = [work.read(tile) for tile in tiles[i : i + size]]
             stats.empty_tiles += sum(item.empty for item in items)
-            for result in predictor.predict_batch(items):
+            for result in work.polygonize(predictor.predict_batch(items)):
                 sink(result)
                 _count(stats, result)
                 advance(1)
@@ -146,13 +154,14 @@ class _PredictorActor:
 
     def predict(self, *items: TileInput) -> list[TileResult]:
         # tiles come as separate arguments: Ray resolves top-level object refs only
-        return self.predictor.predict_batch(list(items))
+        return self.work.polygonize(self.predictor.predict_batch(list(items)))
 
     def read_and_predict(self, *tiles: Tile) -> list[TileResult]:
         """Read the tiles here, then predict: on CPU nodes, where a separate read task would
         only compete with the model for the same cores (and copy every tile's pixels through
         the object store), the model's process reads its own tiles."""
-        return self.predictor.predict_batch([self.work.read(tile) for tile in tiles])
+        items = [self.work.read(tile) for tile in tiles]
+        return self.work.polygonize(self.predictor.predict_batch(items))
 
 
 def _read_task(tile: Tile, work: Workload) -> TileInput:

@@ -28,7 +28,7 @@ from .predict import TileResult, saliency_class
 from .provenance import write_provenance
 from .publish import resume_key, staging
 from .request import JobRequest
-from .vectorize import vectorize
+from .vectorize import PIECES_TAG, vectorize
 
 __all__ = [
     "DETECTIONS_GEOJSON",
@@ -57,7 +57,15 @@ def infer(plan: JobPlan, stage: str | os.PathLike[str]) -> ExecStats:
 
         def sink(result: TileResult) -> None:
             tile = result.tile
-            writer.write(tile.id, tile.core, result.probabilities, result.mask, result.saliency)
+            assert result.pieces is not None, "results are polygonized where they are made"
+            writer.write(
+                tile.id,
+                tile.core,
+                result.probabilities,
+                result.mask,
+                result.saliency,
+                tags={PIECES_TAG: result.pieces},
+            )
 
         done = writer.done
         todo = [t for t in plan.tiles if t.id not in done]
@@ -103,9 +111,9 @@ def extract_detections(plan: JobPlan, stage: str | os.PathLike[str]) -> int:
     """
     start = time.perf_counter()
     folder = Path(stage)
-    probabilities, mask = work_rasters(folder)
+    probabilities, _ = work_rasters(folder)
     sites = vectorize(
-        mask,
+        folder,
         probabilities,
         plan.tiles,
         plan.grid,

@@ -45,12 +45,15 @@ class TileResult:
         probabilities: uint8 (foreground classes, h, w): round(p * 254), 255 = nodata.
         mask: uint8 (h, w): class id, 255 = nodata.
         saliency: uint8 (h, w): round(Grad-CAM * 254), 255 = nodata; None unless asked for.
+        pieces: the core's polygons, encoded (``vectorize.encode_pieces``); set where the
+            result is made, stored with the tile.
     """
 
     tile: Tile
     probabilities: np.ndarray
     mask: np.ndarray
     saliency: np.ndarray | None = None
+    pieces: str | None = None
 
 
 def saliency_class(classes: list[str]) -> int:
