@@ -175,10 +175,10 @@ def _placement(
 
     With GPUs: one actor per GPU (or ``actors``, at most the GPUs: an actor asking for a GPU
     that does not exist waits forever). On CPUs only: one actor per CPU (or ``actors``, at
-    most the CPUs), each computing with one thread and reading its own tiles. Single-threaded
-    models, one per core, get more from a node than one model on all its threads (no thread
-    waits for another at the end of every layer), and a core that reads or writes holds up
-    one model, not all. CPU actors reserve no CPU in Ray's accounting (they are spread over
+    most the CPUs), each reading its own tiles and computing with its share of its node's
+    cores (one thread by default). Single-threaded models, one per core, get more from a node
+    than one model on all its threads (no thread waits for another at the end of every
+    layer), and a core that reads or writes holds up one model, not all. CPU actors reserve no CPU in Ray's accounting (they are spread over
     the nodes instead): jobs sharing a cluster (a survey) then never wait for each other's
     actors.
 
