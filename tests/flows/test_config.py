@@ -73,7 +73,7 @@ def test_the_example_config_is_valid():
     config = load_config(EXAMPLE)
     (region,) = config.regions
     assert region.timezone == "Europe/Rome" and region.cron == "0 2 1 */3 *"
-    assert Path(region.request.municipalities) == MUNICIPALITIES.resolve()
+    assert Path(region.request.municipalities).resolve() == MUNICIPALITIES.resolve()
 
 
 def _swap(old: str, new: str) -> str:
