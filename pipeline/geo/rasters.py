@@ -43,18 +43,20 @@ PROBABILITIES_STYLE = "probabilities.qml"
 MASK_STYLE = "mask.qml"
 SALIENCY_STYLE = "saliency.qml"
 _BLOCK = 512
+#: the staging folder's subfolder of working files (tiles, ledger, VRT mosaics)
+WORK = "work"
 
 
 def tile_metadata(folder: str | os.PathLike[str], tile_id: str) -> dict[str, str] | None:
     """The tags a finished tile of a staging folder was written with; None for a tile with
     no valid pixel (it has no file)."""
-    return tile_tags(Path(folder) / "work", tile_id)
+    return tile_tags(Path(folder) / WORK, tile_id)
 
 
 def work_rasters(folder: str | os.PathLike[str]) -> tuple[Path, Path]:
     """The working probability and mask rasters of a staging folder (VRT mosaics of the
     finished tiles): what vectorizing reads, removed when the job is published."""
-    work = Path(folder) / "work"
+    work = Path(folder) / WORK
     return work / "probabilities.vrt", work / "mask.vrt"
 
 
@@ -94,7 +96,7 @@ class RasterWriter:
         self.classes = classes
         self.threshold = threshold
         self.saliency = saliency
-        self.work = self.folder / "work"
+        self.work = self.folder / WORK
         self._store: TileStore | None = None
         self.written = 0
 

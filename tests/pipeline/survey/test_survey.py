@@ -295,3 +295,24 @@ def test_report_renders_in_headless_chromium(two_surveys, tmp_path):
     # not a blank page: text, badges and chips cover a good part of it, in colour
     assert (pixels.min(axis=0) < 200).mean() > 0.05
     assert (pixels.max(axis=0).astype(int) - pixels.min(axis=0) > 60).mean() > 0.01
+
+
+def test_municipality_jobs_on_ray_share_the_cpus_out(
+    ray_local, region, model_dir, tmp_path, monkeypatch
+):
+    """Jobs a survey runs side by side on one Ray each get their share of its CPUs (here 2
+    CPUs, 2 at a time: one actor each), unless the request names its actors."""
+    from types import SimpleNamespace
+
+    import pipeline.survey.run as survey_run
+    from pipeline.job.request import JobRequest
+
+    ran: list[JobRequest] = []
+    monkeypatch.setattr(survey_run, "run_job", ran.append)
+    plan = SimpleNamespace(request=SimpleNamespace(concurrency=2), model_hash="x")
+    base = {"aoi": str(region["municipalities"]), "scenes": (str(region["imagery"] / "2026.tif"),),
+            "model": str(model_dir), "executor": "ray"}  # fmt: skip
+    for i, actors in enumerate((None, 2)):
+        job = JobRequest(**base, out=str(tmp_path / f"j{i}"), actors=actors)
+        survey_run.run_municipality(plan, job)  # type: ignore[arg-type]
+    assert [j.actors for j in ran] == [1, 2] and all(j.overwrite for j in ran)
