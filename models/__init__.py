@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         to_dense,
     )
     from .resnet import ResNetClassifier
+    from .streaming import RowStreamed, row_streamed
     from .segmentation import FCN, FCN8s, FCN16s, FCN32s, UNet
     from .train import TrainConfig, TrainData, TrainResult, fit, fit_classifier
 
@@ -60,6 +61,7 @@ _WHERE = {
     "PATCH_CLASSIFIERS": "registry",
     "PatchClassifier": "patch",
     "ResNetClassifier": "resnet",
+    "RowStreamed": "streaming",
     "TrainConfig": "train",
     "TrainData": "train",
     "TrainResult": "train",
@@ -86,6 +88,7 @@ _WHERE = {
     "object_metrics": "metrics",
     "read_card": "checkpoint",
     "receptive_window": "geometry",
+    "row_streamed": "streaming",
     "save_checkpoint": "checkpoint",
     "save_training_state": "checkpoint",
     "segmentation_loss": "losses",
@@ -110,6 +113,7 @@ __all__ = [
     "ModelConfigError",
     "PatchClassifier",
     "ResNetClassifier",
+    "RowStreamed",
     "TrainConfig",
     "TrainData",
     "TrainResult",
@@ -136,6 +140,7 @@ __all__ = [
     "object_metrics",
     "read_card",
     "receptive_window",
+    "row_streamed",
     "save_checkpoint",
     "save_training_state",
     "segmentation_loss",

@@ -6,9 +6,11 @@ job of N Mpx covers its top-left sqrt(N) km square. The model is a patch classif
 with the ``patch`` defaults on a synthetic 1 m scene (or ``--model``). Each job is the real
 command, ``wastewatch run --no-prefect`` (local Ray, plan to published outputs), timed from the
 outside with the peak PSS of all its processes. The bare model is ``TilePredictor.heatmap`` on
-a tile-sized input, measured before and after the jobs: in this process on all cores (the
-measure the goal is set against), and, on CPUs, as one single-threaded model per core side by
-side (what the job's actors do, and the most the model gets from the machine).
+a tile-sized input, measured before and after the jobs: the network's own forward pass in this
+process on all cores (the measure the goal is set against), and, on CPUs, also as one
+single-threaded model per core side by side (what the job's actors do). Both are measured a
+second time with the network row-streamed (``models.row_streamed``, the way the job's CPU actors
+evaluate it): the job's ratio to those is what the job itself costs beyond its model.
 """
 
 from __future__ import annotations
@@ -67,15 +69,21 @@ def corner_aoi(scene: Path, side: int, out: Path) -> Path:
 
 
 def bare_model(
-    model: str, tile: int, device: str, seconds: float = 15.0, threads: int | None = None
+    model: str,
+    tile: int,
+    device: str,
+    seconds: float = 15.0,
+    threads: int | None = None,
+    streamed: bool = False,
 ) -> dict[str, Any]:
     """The model alone: forward passes over a ``tile`` x ``tile`` input, Mpx/s of input
-    (``threads``: torch's CPU threads, default all cores)."""
+    (``threads``: torch's CPU threads, default all cores; ``streamed``: row-streamed, as the
+    job's CPU actors run it, else the network's own forward pass)."""
     import torch
 
     from ..job.predict import TilePredictor
 
-    predictor = TilePredictor(model, device=device, threads=threads)
+    predictor = TilePredictor(model, device=device, threads=threads, streamed=streamed)
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (len(predictor.card.bands), tile, tile)).astype(np.float32)
     valid = np.ones((tile, tile), bool)
@@ -99,19 +107,21 @@ def bare_model(
     }
 
 
-def bare_model_per_core(model: str, tile: int, seconds: float = 15.0) -> dict[str, Any]:
+def bare_model_per_core(
+    model: str, tile: int, seconds: float = 15.0, streamed: bool = False
+) -> dict[str, Any]:
     """One single-threaded bare model per core, all at once, each in its own process: the sum
     of their Mpx/s."""
     code = (
         "import json, sys; from pipeline.bench.job import bare_model; "
         "print(json.dumps(bare_model(sys.argv[1], int(sys.argv[2]), 'cpu', "
-        "float(sys.argv[3]), threads=1)))"
+        "float(sys.argv[3]), threads=1, streamed=sys.argv[4] == '1')))"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cores = len(os.sched_getaffinity(0))
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", code, model, str(tile), str(seconds)],
+            [sys.executable, "-c", code, model, str(tile), str(seconds), str(int(streamed))],
             stdout=subprocess.PIPE,
             text=True,
             env=env,
@@ -145,6 +155,8 @@ def bench_job(
         out = {"all_cores": bare_model(model, tile_size, device)}
         if cpu:
             out["per_core"] = bare_model_per_core(model, tile_size)
+            out["all_cores_streamed"] = bare_model(model, tile_size, device, streamed=True)
+            out["per_core_streamed"] = bare_model_per_core(model, tile_size, streamed=True)
         return out
 
     before = bare()
@@ -177,11 +189,12 @@ def bench_job(
         return (before[key]["megapixels_per_second"] + after[key]["megapixels_per_second"]) / 2
 
     reference = mean("all_cores")
-    per_core = mean("per_core") if cpu else None
+    others = ["per_core", "all_cores_streamed", "per_core_streamed"] if cpu else []
+    rates = {key: mean(key) for key in others}
     for job in jobs:
         job["ratio_to_bare_model"] = round(job["megapixels_per_second"] / reference, 3)
-        if per_core:
-            job["ratio_to_bare_model_per_core"] = round(job["megapixels_per_second"] / per_core, 3)
+        for key, rate in rates.items():
+            job[f"ratio_to_bare_model_{key}"] = round(job["megapixels_per_second"] / rate, 3)
     small, large = jobs[0], jobs[-1]
     return {
         "machine": machine(device),
@@ -195,8 +208,12 @@ def bench_job(
         "bare_model": {
             "before": before,
             "after": after,
+            "what": "TilePredictor.heatmap on one tile-sized input: the network's own forward "
+            "pass (all_cores: the goal's reference) and row-streamed (models.row_streamed, as "
+            "the job's CPU actors evaluate it); all cores in one process, or one "
+            "single-threaded process per core; Mpx/s of input, the mean of before and after",
             "megapixels_per_second": round(reference, 3),
-            "per_core_megapixels_per_second": round(per_core, 3) if per_core else None,
+            **{f"{key}_megapixels_per_second": round(rate, 3) for key, rate in rates.items()},
         },
         "jobs": jobs,
         "throughput": {
@@ -204,7 +221,7 @@ def bench_job(
             "vectorizing, quicklook, report, publishing) over the bare model's Mpx/s in one "
             "process on all cores, largest scene",
             "ratio": large["ratio_to_bare_model"],
-            "ratio_to_bare_model_per_core": large.get("ratio_to_bare_model_per_core"),
+            **{f"ratio_to_bare_model_{key}": large[f"ratio_to_bare_model_{key}"] for key in rates},
             "goal": 0.8 if cpu else 0.7,
         },
         "memory": {

@@ -14,6 +14,7 @@ from models import (
     ModelConfigError,
     dense_grad_cam,
     load_checkpoint,
+    row_streamed,
     to_dense,
 )
 
@@ -89,6 +90,10 @@ class TilePredictor:
             through ``models.densify``); None: the network's own.
         saliency: also compute the Grad-CAM of the landfill class (``models.dense_grad_cam``,
             at the network's own output stride).
+        streamed: evaluate the network stripe by stripe down the rows (``models.row_streamed``:
+            the same values, 1.3x faster per pixel on CPU, where whole-tile activations do not
+            fit in the cache); None: on CPU when the network is a chain of layers that can.
+            False: the network's own forward pass (the benchmarks' bare model).
 
     Attributes:
         card: the checkpoint's card; with ``stride``, its ``output_stride`` and ``offset`` are
@@ -103,6 +108,7 @@ class TilePredictor:
         threshold: float = 0.5,
         stride: int | None = None,
         saliency: bool = False,
+        streamed: bool | None = None,
     ) -> None:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -120,7 +126,11 @@ class TilePredictor:
             )
         self.card: ModelCard = card
         # channels_last: 2-3x faster convolutions with oneDNN (CPU) and cuDNN (GPU)
-        self.model = dense.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.model: torch.nn.Module = dense.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        if streamed is None:  # GPUs are better off with one large launch per layer
+            streamed = self.device.type == "cpu"
+        if streamed:
+            self.model = row_streamed(self.model) or self.model
         if saliency and not isinstance(base, FullyConvolutional):
             raise ModelConfigError(f"saliency needs a patch classifier, not a {card.arch} network")
         self.cam_model = base if saliency and isinstance(base, FullyConvolutional) else None

@@ -73,6 +73,30 @@ def test_tiles_batched_in_one_forward_pass_give_the_single_tile_results(
         assert (got.mask != one.mask).mean() < 1e-4
 
 
+def test_cpu_predictors_stream_the_network_and_get_its_values(
+    grid_and_scenes, model_dir, survey_scene
+):
+    from models import RowStreamed
+
+    from pipeline.job.execute import Workload
+
+    grid, infos = grid_and_scenes
+    streamed = TilePredictor(model_dir, device="cpu")
+    plain = TilePredictor(model_dir, device="cpu", streamed=False)
+    assert isinstance(streamed.model, RowStreamed)
+    assert not isinstance(plain.model, RowStreamed)
+    streamed.model.budget_bytes = 1 << 20  # stripes of ~50 rows on this small tile
+    card = streamed.card
+    tiles = plan_tiles(grid, 256, card.halo, card.align or card.output_stride)
+    item = Workload(infos, grid, None, str(model_dir), 3).read(tiles[0])
+    got = streamed.heatmap(item.pixels, item.valid)
+    want = plain.heatmap(item.pixels, item.valid)
+    assert streamed.model.stripe_rows(streamed._input(item.pixels, item.valid)) < item.pixels.shape[1]
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-6, rtol=0)
+    a, b = streamed.predict(item), plain.predict(item)
+    assert (a.probabilities == b.probabilities).all() and (a.mask == b.mask).all()
+
+
 def test_a_scene_rewritten_in_place_is_read_anew(tmp_path, grid_and_scenes):
     """Scenes stay open between reads (their decoded blocks serve the next tile's halo), but
     a file replaced under the same name is opened again."""

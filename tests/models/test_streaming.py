@@ -1,0 +1,119 @@
+"""Row streaming: the chain's own values stripe by stripe, and no streaming where it cannot be."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from models import (
+    FCN32s,
+    PatchClassifier,
+    ResNetClassifier,
+    RowStreamed,
+    UNet,
+    row_streamed,
+    to_dense,
+)
+from models.layers import DilatedAvgPool2d
+
+
+def _random_bn(model: nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+
+
+def _same(network: nn.Module, x: torch.Tensor, budget: int) -> RowStreamed:
+    streamed = row_streamed(network, budget)
+    assert streamed is not None
+    # the budget makes the stripes much shorter than the input: several line-buffer hand-overs
+    assert streamed.stripe_rows(x) * 3 <= x.shape[2]
+    with torch.inference_mode():
+        want, got = network(x), streamed(x)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    return streamed
+
+
+@pytest.mark.parametrize(
+    ("patch", "batch_norm", "padding", "stride", "shape"),
+    [
+        (48, False, 0, None, (1, 3, 203, 150)),  # the network's own output stride 4
+        (48, True, 0, 1, (2, 3, 131, 77)),  # densified to stride 1, two images
+        (32, False, 1, 2, (1, 3, 150, 61)),  # zero-padded convolutions, stride 2
+        (64, True, 0, 4, (1, 3, 257, 70)),
+    ],
+)
+def test_a_dense_patch_classifier_streams_to_its_own_values(
+    patch, batch_norm, padding, stride, shape
+):
+    torch.manual_seed(0)
+    model = PatchClassifier(patch_size=patch, batch_norm=batch_norm, padding=padding).eval()
+    _random_bn(model)
+    dense = to_dense(to_dense(model), stride).eval()
+    x = torch.randn(shape).contiguous(memory_format=torch.channels_last)
+    streamed = _same(dense, x, budget=shape[0] * 16 * shape[3] * 4 * 12)
+    assert streamed.output_stride == dense.output_stride
+    assert streamed.offset == dense.offset
+
+
+def test_strided_convolutions_and_poolings_stream():
+    torch.manual_seed(1)
+    chain = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.LeakyReLU(),
+        nn.Conv2d(8, 8, 3, stride=2),
+        nn.BatchNorm2d(8),
+        nn.AvgPool2d(3, stride=1),
+        DilatedAvgPool2d(2, dilation=2),
+        nn.MaxPool2d(3, stride=2, dilation=2),
+        nn.Conv2d(8, 4, (5, 3), dilation=(2, 1), padding=(2, 0)),
+        nn.Sigmoid(),
+    ).eval()
+    _random_bn(chain)
+    _same(chain, torch.randn(1, 3, 173, 41), budget=8 * 41 * 4 * 10)
+
+
+def test_the_shortest_stripes_still_give_the_values():
+    torch.manual_seed(2)
+    dense = to_dense(PatchClassifier(patch_size=32)).eval()
+    x = torch.randn(1, 3, 70, 40)
+    streamed = row_streamed(dense, budget_bytes=1)
+    assert streamed is not None
+    with torch.inference_mode():
+        torch.testing.assert_close(streamed(x), dense(x), atol=1e-5, rtol=1e-5)
+
+
+def test_an_input_smaller_than_the_patch_is_refused_like_the_network_does():
+    dense = to_dense(PatchClassifier(patch_size=48)).eval()
+    streamed = row_streamed(dense)
+    assert streamed is not None
+    with pytest.raises(ValueError, match="smaller than the patch"):
+        streamed(torch.randn(1, 3, 40, 100))
+
+
+@pytest.mark.parametrize(
+    "network",
+    [
+        lambda: to_dense(ResNetClassifier(patch_size=64, width=16)),  # residual additions
+        lambda: UNet(in_channels=3, num_classes=2),  # skip connections
+        lambda: FCN32s(in_channels=3, num_classes=2),
+        lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(2, padding=1)),  # -inf padding
+        lambda: nn.Sequential(nn.Conv2d(3, 4, 3, padding="same")),
+        lambda: nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect")),
+        lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(2, ceil_mode=True)),
+        lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.Upsample(scale_factor=2)),
+    ],
+)
+def test_what_cannot_stream_is_not_streamed(network):
+    assert row_streamed(network().eval()) is None
+
+
+def test_a_network_in_training_mode_is_not_streamed():
+    dense = to_dense(PatchClassifier(patch_size=48, batch_norm=True))
+    assert row_streamed(dense.train()) is None
+    assert row_streamed(dense.eval()) is not None
