@@ -42,8 +42,8 @@ if TYPE_CHECKING:
         to_dense,
     )
     from .resnet import ResNetClassifier
-    from .streaming import RowStreamed, row_streamed
     from .segmentation import FCN, FCN8s, FCN16s, FCN32s, UNet
+    from .streaming import RowSource, RowStreamed, StreamTooShort, row_streamed
     from .train import TrainConfig, TrainData, TrainResult, fit, fit_classifier
 
 _WHERE = {
@@ -61,7 +61,9 @@ _WHERE = {
     "PATCH_CLASSIFIERS": "registry",
     "PatchClassifier": "patch",
     "ResNetClassifier": "resnet",
+    "RowSource": "streaming",
     "RowStreamed": "streaming",
+    "StreamTooShort": "streaming",
     "TrainConfig": "train",
     "TrainData": "train",
     "TrainResult": "train",
@@ -113,7 +115,9 @@ __all__ = [
     "ModelConfigError",
     "PatchClassifier",
     "ResNetClassifier",
+    "RowSource",
     "RowStreamed",
+    "StreamTooShort",
     "TrainConfig",
     "TrainData",
     "TrainResult",

@@ -16,6 +16,7 @@ mix rows (padded poolings, attention) is run as it is (:func:`row_streamed` retu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -24,7 +25,15 @@ from torch.nn import functional as F
 
 from .layers import DilatedAvgPool2d
 
-__all__ = ["RowStreamed", "row_streamed"]
+__all__ = ["RowSource", "RowStreamed", "StreamTooShort", "row_streamed"]
+
+#: the input's rows [a, b) as an (N, C, b - a, W) tensor
+RowSource = Callable[[int, int], torch.Tensor]
+
+
+class StreamTooShort(ValueError):
+    """The input has too few rows for some layer of the chain."""
+
 
 #: layers that act on each pixel (or each pixel's channels) alone
 _POINTWISE = (
@@ -70,7 +79,8 @@ class _Stage:
     def run(self, x: torch.Tensor) -> torch.Tensor:
         m = self.layer
         if isinstance(m, nn.Conv2d) and self.pad:
-            x = F.conv2d(x, m.weight, m.bias, m.stride, (0, m.padding[1]), m.dilation, m.groups)  # type: ignore[index]
+            cols = int(m.padding[1])  # type: ignore[misc]  # str paddings never stream
+            x = F.conv2d(x, m.weight, m.bias, m.stride, (0, cols), m.dilation, m.groups)
         elif m is not None:
             x = m(x)
         for p in self.after:
@@ -157,30 +167,47 @@ class RowStreamed(nn.Module):
             if hasattr(network, name):
                 setattr(self, name, getattr(network, name))
 
-    def stripe_rows(self, x: torch.Tensor) -> int:
-        """Input rows per stripe for ``x``: the largest activation of a stripe about
-        ``budget_bytes`` (each stage's channels x width x rows, at its resolution)."""
-        n, c, _, w = x.shape
-        per_row = float(n * c * w * x.element_size())
-        worst, scale = per_row, 1.0
+    def stripe_rows(self, shape: torch.Size | tuple[int, ...], element_size: int = 4) -> int:
+        """Input rows per stripe for an input of ``shape`` (N, C, H, W): the largest activation
+        of a stripe about ``budget_bytes`` (each stage's channels x width x rows, at its
+        resolution)."""
+        n, c, _, w = shape
+        worst, scale = float(n * c * w * element_size), 1.0
         for stage in self._stages:
             if stage.layer is not None:
                 scale *= stage.stride
-                out_c = getattr(stage.layer, "out_channels", None)
-                c = int(out_c) if out_c is not None else c
-            worst = max(worst, n * c * (w / scale) * (1 / scale) * x.element_size())
+                c = int(getattr(stage.layer, "out_channels", c))
+            worst = max(worst, n * c * (w / scale) * (1 / scale) * element_size)
         return max(8, int(self.budget_bytes / worst))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = self.stripe_rows(x)
-        height = x.shape[2]
+        if torch.is_grad_enabled() and (
+            x.requires_grad or any(p.requires_grad for p in self.network.parameters())
+        ):  # gradients wanted (Grad-CAM, training): run the network as it is
+            return self.network(x)
+        try:
+            return self.stream(x.shape, lambda a, b: x[:, :, a:b], x.element_size())
+        except StreamTooShort:  # the network itself answers, or says what is wrong
+            return self.network(x)
+
+    def stream(
+        self, shape: torch.Size | tuple[int, ...], source: RowSource, element_size: int = 4
+    ) -> torch.Tensor:
+        """The chain's output on an input of ``shape`` (N, C, H, W) whose rows ``source``
+        gives, one stripe at a time (normalizing them as they come, say).
+
+        Raises:
+            StreamTooShort: the input has fewer rows than some layer needs.
+        """
+        height = int(shape[2])
+        rows = self.stripe_rows(shape, element_size)
         n = len(self._stages)
         carry: list[torch.Tensor | None] = [None] * n
         started = [False] * n
         pieces: list[torch.Tensor] = []
         for a in range(0, height, rows):
             last = a + rows >= height
-            t: torch.Tensor | None = x[:, :, a : a + rows]
+            t: torch.Tensor | None = source(a, min(a + rows, height))
             for i, stage in enumerate(self._stages):
                 assert t is not None
                 t = self._advance(stage, t, carry, started, i, last)
@@ -190,8 +217,8 @@ class RowStreamed(nn.Module):
                 pieces.append(t)
             elif last and (not pieces or any(s.pad for s in self._stages[i + 1 :])):
                 # an input shorter than the chain's span, or a padded layer that never got
-                # its last rows: the network itself answers (or says what is wrong)
-                return self.network(x)
+                # its last rows
+                raise StreamTooShort(f"{height} rows are too few for this network")
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces, 2)
 
     @staticmethod
@@ -208,7 +235,8 @@ class RowStreamed(nn.Module):
         if stage.layer is None:
             return stage.run(t)
         pad = stage.pad
-        parts = [carry[i]] if carry[i] is not None else []
+        held = carry[i]
+        parts: list[torch.Tensor] = [held] if held is not None else []
         if pad and not started[i]:
             parts.insert(0, _zero_rows(t, pad))
         started[i] = True

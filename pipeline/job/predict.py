@@ -12,6 +12,7 @@ from models import (
     FullyConvolutional,
     ModelCard,
     ModelConfigError,
+    RowStreamed,
     dense_grad_cam,
     load_checkpoint,
     row_streamed,
@@ -153,7 +154,31 @@ class TilePredictor:
 
         Pixels are normalized with the card's statistics; invalid pixels are set to the mean.
         """
-        return torch.softmax(self.model(self._input(pixels, valid))[0].float(), dim=0).contiguous()
+        if isinstance(self.model, RowStreamed):
+            logits = self._streamed(pixels, valid)
+        else:
+            logits = self.model(self._input(pixels, valid))
+        return torch.softmax(logits[0].float(), dim=0).contiguous()
+
+    def _streamed(self, pixels: np.ndarray, valid: np.ndarray) -> torch.Tensor:
+        """The row-streamed network's logits, each stripe normalized as it is fed (in the
+        cache, where normalizing the whole tile first costs three passes over memory)."""
+        from models import StreamTooShort
+
+        assert isinstance(self.model, RowStreamed)
+        raw = torch.from_numpy(np.require(pixels, requirements="W")).to(self.device)
+        ok = torch.from_numpy(np.require(valid, requirements="W")).to(self.device)
+        mean, std = self.mean, self.std
+
+        def source(a: int, b: int) -> torch.Tensor:
+            # the same operations as _input, on rows a..b
+            x = raw[:, a:b].sub(mean).div_(std).mul_(ok[a:b])
+            return x[None].contiguous(memory_format=torch.channels_last)
+
+        try:
+            return self.model.stream((1, *raw.shape), source)
+        except StreamTooShort:  # the network says why (a window smaller than the patch)
+            return self.model.network(self._input(pixels, valid))
 
     def probabilities(
         self, pixels: np.ndarray, valid: np.ndarray, rows: range, cols: range

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from torch import nn
@@ -31,7 +33,7 @@ def _same(network: nn.Module, x: torch.Tensor, budget: int) -> RowStreamed:
     streamed = row_streamed(network, budget)
     assert streamed is not None
     # the budget makes the stripes much shorter than the input: several line-buffer hand-overs
-    assert streamed.stripe_rows(x) * 3 <= x.shape[2]
+    assert streamed.stripe_rows(x.shape) * 3 <= x.shape[2]
     with torch.inference_mode():
         want, got = network(x), streamed(x)
     assert got.shape == want.shape
@@ -92,8 +94,41 @@ def test_an_input_smaller_than_the_patch_is_refused_like_the_network_does():
     dense = to_dense(PatchClassifier(patch_size=48)).eval()
     streamed = row_streamed(dense)
     assert streamed is not None
-    with pytest.raises(ValueError, match="smaller than the patch"):
+    with torch.inference_mode(), pytest.raises(ValueError, match="smaller than the patch"):
         streamed(torch.randn(1, 3, 40, 100))
+
+
+def test_gradients_go_through_the_network_itself():
+    torch.manual_seed(3)
+    dense = to_dense(PatchClassifier(patch_size=32)).eval()
+    streamed = row_streamed(dense)
+    assert streamed is not None
+    x = torch.randn(1, 3, 64, 64, requires_grad=True)
+    streamed(x).sum().backward()
+    want = x.grad.clone()
+    x.grad = None
+    dense(x).sum().backward()
+    torch.testing.assert_close(want, x.grad)
+
+
+def test_a_row_source_gives_the_values_of_its_whole_input():
+    torch.manual_seed(4)
+    dense = to_dense(PatchClassifier(patch_size=48)).eval()
+    streamed = row_streamed(dense, budget_bytes=1 << 16)
+    assert streamed is not None
+    raw = torch.rand(3, 150, 90) * 255
+    calls = []
+
+    def source(a, b):
+        calls.append((a, b))
+        return raw[None, :, a:b] / 255
+
+    with torch.inference_mode():
+        got = streamed.stream((1, 3, 150, 90), source)
+        want = dense(raw[None] / 255)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert len(calls) > 2 and calls[0][0] == 0 and calls[-1][1] == 150
+    assert all(b == c for (_, b), (c, _) in itertools.pairwise(calls))
 
 
 @pytest.mark.parametrize(

@@ -77,7 +77,6 @@ def test_cpu_predictors_stream_the_network_and_get_its_values(
     grid_and_scenes, model_dir, survey_scene
 ):
     from models import RowStreamed
-
     from pipeline.job.execute import Workload
 
     grid, infos = grid_and_scenes
@@ -91,7 +90,7 @@ def test_cpu_predictors_stream_the_network_and_get_its_values(
     item = Workload(infos, grid, None, str(model_dir), 3).read(tiles[0])
     got = streamed.heatmap(item.pixels, item.valid)
     want = plain.heatmap(item.pixels, item.valid)
-    assert streamed.model.stripe_rows(streamed._input(item.pixels, item.valid)) < item.pixels.shape[1]
+    assert streamed.model.stripe_rows((1, *item.pixels.shape)) < item.pixels.shape[1]
     np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-6, rtol=0)
     a, b = streamed.predict(item), plain.predict(item)
     assert (a.probabilities == b.probabilities).all() and (a.mask == b.mask).all()
