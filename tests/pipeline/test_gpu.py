@@ -14,6 +14,10 @@ from pipeline.job.tiling import plan_tiles
 def test_gpu_tiles_equal_cpu_tiles(model_dir, survey_scene):
     cpu = TilePredictor(model_dir, device="cpu")
     gpu = TilePredictor(model_dir, device="cuda")
+    from models import RowStreamed
+
+    # streamed on CPU (cache-sized stripes), whole on the GPU (one launch per layer)
+    assert isinstance(cpu.model, RowStreamed) and not isinstance(gpu.model, RowStreamed)
     scenes = open_scenes([str(survey_scene.scene)], 3)
     card = cpu.card
     for tile in plan_tiles(survey_scene.grid, 256, card.halo, card.align)[:4]:
