@@ -92,7 +92,7 @@ class TilePredictor:
         saliency: also compute the Grad-CAM of the landfill class (``models.dense_grad_cam``,
             at the network's own output stride).
         streamed: evaluate the network stripe by stripe down the rows (``models.row_streamed``:
-            the same values, 1.3x faster per pixel on CPU, where whole-tile activations do not
+            the same values, 1.1-1.3x faster per pixel on CPU, where whole-tile activations do not
             fit in the cache); None: on CPU when the network is a chain of layers that can.
             False: the network's own forward pass (the benchmarks' bare model).
 
