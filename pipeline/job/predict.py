@@ -140,13 +140,20 @@ class TilePredictor:
         self.mean = torch.tensor(card.mean, dtype=torch.float32, device=self.device)[:, None, None]
         self.std = torch.tensor(card.std, dtype=torch.float32, device=self.device)[:, None, None]
 
-    def _input(self, pixels: np.ndarray, valid: np.ndarray) -> torch.Tensor:
-        """The network's input (1, C, h, w): normalized, invalid pixels at the mean."""
+    def _tensors(self, pixels: np.ndarray, valid: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         # arrays from Ray's object store are read-only: copy only then
-        x = torch.from_numpy(np.require(pixels, requirements="W")).to(self.device)
-        x = (x - self.mean) / self.std
-        x = x * torch.from_numpy(np.require(valid, requirements="W")).to(self.device)[None]
+        raw = torch.from_numpy(np.require(pixels, requirements="W")).to(self.device)
+        return raw, torch.from_numpy(np.require(valid, requirements="W")).to(self.device)
+
+    def _normalized(self, raw: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
+        """(1, C, h, w) network input from raw (C, h, w) pixels and their validity (h, w):
+        normalized with the card's statistics, invalid pixels at the mean."""
+        x = raw.sub(self.mean).div_(self.std).mul_(ok)
         return x[None].contiguous(memory_format=torch.channels_last)
+
+    def _input(self, pixels: np.ndarray, valid: np.ndarray) -> torch.Tensor:
+        """The network's input (1, C, h, w) of a read window."""
+        return self._normalized(*self._tensors(pixels, valid))
 
     @torch.inference_mode()
     def heatmap(self, pixels: np.ndarray, valid: np.ndarray) -> torch.Tensor:
@@ -166,14 +173,10 @@ class TilePredictor:
         from models import StreamTooShort
 
         assert isinstance(self.model, RowStreamed)
-        raw = torch.from_numpy(np.require(pixels, requirements="W")).to(self.device)
-        ok = torch.from_numpy(np.require(valid, requirements="W")).to(self.device)
-        mean, std = self.mean, self.std
+        raw, ok = self._tensors(pixels, valid)
 
         def source(a: int, b: int) -> torch.Tensor:
-            # the same operations as _input, on rows a..b
-            x = raw[:, a:b].sub(mean).div_(std).mul_(ok[a:b])
-            return x[None].contiguous(memory_format=torch.channels_last)
+            return self._normalized(raw[:, a:b], ok[a:b])
 
         try:
             return self.model.stream((1, *raw.shape), source)
