@@ -15,7 +15,7 @@ from pipeline.job import JobPlan, JobRequest, extract_detections, infer, plan_jo
 from pipeline.job.execute import ExecStats
 from pipeline.job.provenance import write_provenance
 from pipeline.job.publish import resume_key, staging
-from pipeline.job.run import report
+from pipeline.job.run import cogs, report
 
 from .states import bad_input
 
@@ -60,6 +60,11 @@ def run_inference(job: JobPlan, stage: str) -> ExecStats:
 
 
 @_task
+def rasters(job: JobPlan, stage: str) -> None:
+    cogs(job, stage)
+
+
+@_task
 def detections(job: JobPlan, stage: str) -> int:
     return extract_detections(job, stage)
 
@@ -70,8 +75,8 @@ def provenance(job: JobPlan, stage: str, stats: ExecStats, count: int) -> str:
 
 
 @_task
-def job_report(job: JobPlan, stage: str) -> str:
-    return str(report(job, stage))
+def job_report(job: JobPlan, stage: str, stats: ExecStats) -> str:
+    return str(report(job, stage, stats))
 
 
 @flow(name="aoi-job", log_prints=True)
@@ -99,7 +104,13 @@ def _aoi_job(request: JobRequest, planned: JobPlan | None) -> str:
     )
     with staging(request.out, request.overwrite, resume_key(job), request.resume) as stage:
         stats = run_inference(job, str(stage))
-        count = detections(job, str(stage))
+        # the COGs (GDAL, the GIL released) in the task runner's thread beside vectorizing
+        written = rasters.submit(job, str(stage))
+        try:
+            count = detections(job, str(stage))
+            job_report(job, str(stage), stats)
+        finally:
+            written.wait()  # never leave the folder with a writer still in it
+        written.result()
         provenance(job, str(stage), stats, count)
-        job_report(job, str(stage))
     return str(Path(request.out))

@@ -17,6 +17,7 @@ from .rasters import (
     RasterWriter,
     tile_metadata,
     work_rasters,
+    write_cogs,
 )
 from .scenes import SceneInfo, gdal_reason, open_scenes, read_window
 from .styles import (
@@ -73,6 +74,7 @@ __all__ = [
     "tile_metadata",
     "utm_crs_for",
     "work_rasters",
+    "write_cogs",
     "write_geojson",
     "write_gpkg",
     "write_qml",

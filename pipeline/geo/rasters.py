@@ -27,6 +27,7 @@ __all__ = [
     "RasterWriter",
     "tile_metadata",
     "work_rasters",
+    "write_cogs",
 ]
 
 #: nodata value of the uint8 output rasters.
@@ -45,6 +46,7 @@ SALIENCY_STYLE = "saliency.qml"
 _BLOCK = 512
 #: the staging folder's subfolder of working files (tiles, ledger, VRT mosaics)
 WORK = "work"
+_SALIENCY_VRT = "saliency.vrt"
 
 
 def tile_metadata(folder: str | os.PathLike[str], tile_id: str) -> dict[str, str] | None:
@@ -66,8 +68,8 @@ class RasterWriter:
     Each tile's core goes to its own small uncompressed GeoTIFF as it arrives (in any order),
     and its id to the ledger (:class:`~pipeline.geo.mosaic.TileStore`): a killed job keeps its
     finished tiles, and a writer opened on the same folder again knows them (:attr:`done`).
-    :meth:`finish` assembles the tiles into VRT mosaics and converts them to COGs with
-    overviews: compression happens once, after the model has run. Memory is one tile.
+    :meth:`assemble` presents the tiles as VRT mosaics, :func:`write_cogs` converts those to COGs
+    with overviews (:meth:`finish` does both): compression happens once, after the model has run. Memory is one tile.
 
     The probabilities (and the optional saliency) carry a GDAL scale of 1/254 (values read
     0..1), the mask a colour table; the COGs embed their statistics (opening them writes no
@@ -141,8 +143,14 @@ class RasterWriter:
             self._store.close()
 
     def finish(self) -> tuple[Path, Path]:
-        """Assemble the tiles into the working VRTs, convert them into COGs in the staging
-        folder and write their QGIS styles beside them; returns the COGs' paths."""
+        """:meth:`assemble`, then :func:`write_cogs`; returns the COGs' paths."""
+        self.assemble()
+        return write_cogs(self.folder, self.classes, self.threshold, self.saliency is not None)
+
+    def assemble(self) -> None:
+        """Assemble the finished tiles into the working VRT mosaics (:func:`work_rasters`, and
+        ``saliency.vrt``): what vectorizing and :func:`write_cogs` read. Instant: no pixel is
+        copied."""
         assert self._store is not None, "use RasterWriter as a context"
         store = self._store
         classes = ",".join(self.classes)
@@ -167,24 +175,39 @@ class RasterWriter:
             # category names as metadata too: GTiff keeps GDAL category names only in .aux.xml
             {"CLASSES": classes, "CATEGORIES": categories, "NODATA_MEANING": nodata},
         )
-        probabilities = self.folder / PROBABILITIES_FILE
-        mask = self.folder / MASK_FILE
-        _to_cog(work_probabilities, probabilities, Resampling.average)
-        _to_cog(work_mask, mask, Resampling.nearest)
-        write_qml(self.folder / PROBABILITIES_STYLE, probabilities_qml(self.threshold))
-        write_qml(self.folder / MASK_STYLE, mask_qml(self.classes))
         if self.saliency is not None:
-            work_saliency = self.work / "saliency.vrt"
             write_mosaic_vrt(
-                work_saliency,
+                self.work / _SALIENCY_VRT,
                 store,
                 self.grid,
                 [BandSpec(n_fg + 2, f"Grad-CAM({self.saliency})", 1 / SCALE)],
                 {"CLASSES": classes, "NODATA_MEANING": nodata},
             )
-            _to_cog(work_saliency, self.folder / SALIENCY_FILE, Resampling.average)
-            write_qml(self.folder / SALIENCY_STYLE, saliency_qml())
-        return probabilities, mask
+
+
+def write_cogs(
+    folder: str | os.PathLike[str],
+    classes: list[str],
+    threshold: float = 0.5,
+    saliency: bool = False,
+) -> tuple[Path, Path]:
+    """Convert the working mosaics of a staging folder (:meth:`RasterWriter.assemble`) into
+    the COGs beside them, with their QGIS styles; returns the probability and mask COGs.
+
+    GDAL does the work with the GIL released: it can run in a thread beside vectorizing.
+    """
+    folder = Path(folder)
+    work_probabilities, work_mask = work_rasters(folder)
+    probabilities = folder / PROBABILITIES_FILE
+    mask = folder / MASK_FILE
+    _to_cog(work_probabilities, probabilities, Resampling.average)
+    _to_cog(work_mask, mask, Resampling.nearest)
+    write_qml(folder / PROBABILITIES_STYLE, probabilities_qml(threshold))
+    write_qml(folder / MASK_STYLE, mask_qml(classes))
+    if saliency:
+        _to_cog(folder / WORK / _SALIENCY_VRT, folder / SALIENCY_FILE, Resampling.average)
+        write_qml(folder / SALIENCY_STYLE, saliency_qml())
+    return probabilities, mask
 
 
 def _to_cog(src_path: Path, dst_path: Path, resampling: Resampling) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 from pyproj import CRS
@@ -116,9 +117,11 @@ def write_job_report(
     stage: str | os.PathLike[str],
     frame: gpd.GeoDataFrame,
     quicklook_png: str | os.PathLike[str],
+    execution: dict[str, Any] | None = None,
 ) -> Path:
-    """``report.html`` in ``stage``: summary (with ``run.json``'s figures when it is there),
-    the quicklook and the sites by rank, each with a chip of the newest scene."""
+    """``report.html`` in ``stage``: summary (with the execution's figures: ``execution``,
+    else ``run.json``'s when it is there), the quicklook and the sites by rank, each with a
+    chip of the newest scene."""
     folder = Path(stage)
     r = plan.request
     summary = [
@@ -139,8 +142,10 @@ def write_job_report(
         ("Detection threshold", f"{r.threshold:g}"),
     ]
     run_json = folder / "run.json"
-    if run_json.exists():
-        ex = json.loads(run_json.read_text())["execution"]
+    if execution is None and run_json.exists():
+        execution = json.loads(run_json.read_text())["execution"]
+    if execution is not None:
+        ex = execution
         summary.append(
             (
                 "Processing",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import pyogrio
@@ -16,6 +17,7 @@ from ..geo import (
     RasterWriter,
     geojson_precision,
     work_rasters,
+    write_cogs,
     write_geojson,
     write_gpkg,
     write_qml,
@@ -34,7 +36,9 @@ __all__ = [
     "DETECTIONS_GEOJSON",
     "DETECTIONS_GPKG",
     "QUICKLOOK",
+    "cogs",
     "extract_detections",
+    "finish_outputs",
     "infer",
     "report",
     "run_job",
@@ -47,8 +51,8 @@ QUICKLOOK = "quicklook.png"
 
 
 def infer(plan: JobPlan, stage: str | os.PathLike[str]) -> ExecStats:
-    """Run the model over every tile and write ``probabilities.tif``, ``mask.tif`` and, with
-    ``--saliency``, ``saliency.tif`` (COGs)."""
+    """Run the model over every tile; the finished tiles are presented as the working mosaics
+    (``work/*.vrt``) that :func:`cogs` and :func:`extract_detections` read."""
     start = time.perf_counter()
     r = plan.request
     classes = plan.card.classes
@@ -95,11 +99,34 @@ def infer(plan: JobPlan, stage: str | os.PathLike[str]) -> ExecStats:
                 todo, work, sink, address=r.ray_address, actors=r.actors, batch=r.batch
             )
         stats.resumed_tiles = len(plan.tiles) - len(todo)
+        writer.assemble()
     plan.timings["infer_s"] = round(time.perf_counter() - start, 3)
-    start = time.perf_counter()
-    writer.finish()
-    plan.timings["cog_s"] = round(time.perf_counter() - start, 3)
     return stats
+
+
+def cogs(plan: JobPlan, stage: str | os.PathLike[str]) -> None:
+    """Write ``probabilities.tif``, ``mask.tif`` and, with ``--saliency``, ``saliency.tif``
+    (COGs with overviews) from the working mosaics. GDAL works with the GIL released: this
+    can run in a thread beside :func:`extract_detections` (see :func:`finish_outputs`)."""
+    start = time.perf_counter()
+    r = plan.request
+    write_cogs(stage, plan.card.classes, r.threshold, r.saliency)
+    plan.timings["cog_s"] = round(time.perf_counter() - start, 3)
+
+
+def finish_outputs(plan: JobPlan, stage: str | os.PathLike[str], stats: ExecStats) -> int:
+    """:func:`cogs` in a thread while :func:`extract_detections` and :func:`report` run here
+    (the COGs are GDAL's work, the sites and pictures mostly Python's: together they keep two
+    cores busy); returns the number of sites."""
+    with ThreadPoolExecutor(1, thread_name_prefix="wastewatch-cogs") as pool:
+        rasters = pool.submit(cogs, plan, stage)
+        try:
+            n = extract_detections(plan, stage)
+            report(plan, stage, stats)
+        finally:
+            wait([rasters])  # never leave the folder with a writer still in it
+        rasters.result()
+    return n
 
 
 def extract_detections(plan: JobPlan, stage: str | os.PathLike[str]) -> int:
@@ -140,19 +167,21 @@ def extract_detections(plan: JobPlan, stage: str | os.PathLike[str]) -> int:
     return len(frame)
 
 
-def report(plan: JobPlan, stage: str | os.PathLike[str]) -> Path:
-    """Write ``report.html`` from the staged detections, quicklook and ``run.json``."""
+def report(plan: JobPlan, stage: str | os.PathLike[str], stats: ExecStats | None = None) -> Path:
+    """Write ``report.html`` from the staged detections and quicklook, and the execution's
+    figures (``stats``, else those of ``run.json``)."""
     folder = Path(stage)
     frame = pyogrio.read_dataframe(folder / DETECTIONS_GPKG, layer="detections")
-    return write_job_report(plan, folder, frame, folder / QUICKLOOK)
+    execution = stats.to_dict() if stats is not None else None
+    return write_job_report(plan, folder, frame, folder / QUICKLOOK, execution)
 
 
 def run_job(request: JobRequest, plan: JobPlan | None = None) -> Path:
-    """Plan (unless given the plan), infer, extract and publish in this process. Returns ``out``."""
+    """Plan (unless given the plan), infer, write the COGs beside extracting and reporting the
+    sites, record and publish, in this process. Returns ``out``."""
     plan = plan or plan_job(request)
     with staging(request.out, request.overwrite, resume_key(plan), request.resume) as stage:
         stats = infer(plan, stage)
-        n = extract_detections(plan, stage)
+        n = finish_outputs(plan, stage, stats)
         write_provenance(plan, stage, stats, n)
-        report(plan, stage)
     return Path(request.out)
