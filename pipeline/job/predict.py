@@ -20,7 +20,7 @@ from models import (
 )
 
 from ..geo import NODATA, SCALE
-from .tiledata import TileInput, TileResult, read_tile, saliency_class
+from .tiledata import GroupInput, TileInput, TileResult, read_tile, saliency_class
 
 __all__ = [
     "TileInput",
@@ -227,6 +227,22 @@ class TilePredictor:
                 results[i] = self._result(items[i], heat[j].contiguous())
         return [results[i] for i in range(len(items))]
 
+    def predict_group(self, group: GroupInput) -> list[TileResult]:
+        """The results of a group's emitted tiles, from one pass of the network over the
+        group's window; each is that of its tile alone, up to float rounding (the halo makes
+        tiled inference exact). With saliency, tile by tile."""
+        items = group.items
+        if len(group.group.tiles) == 1 or self.cam_model is not None:
+            return self.predict_batch(items)
+        if all(item.empty for item in items):
+            return [self.predict(item) for item in items]
+        with torch.inference_mode():
+            heat = self.heatmap(group.pixels, group.valid)
+        return [
+            self.predict(item) if item.empty else self._result(item, heat, group.origin)
+            for item in items
+        ]
+
     def predict(self, item: TileInput) -> TileResult:
         """Core probabilities and class mask of one tile (and its saliency when asked for);
         nodata where ``core_mask`` is False."""
@@ -241,11 +257,17 @@ class TilePredictor:
             heat = self.heatmap(item.pixels, item.valid)
         return self._result(item, heat)
 
-    def _result(self, item: TileInput, heat: torch.Tensor) -> TileResult:
-        """A tile's result from its heatmap (K, Hh, Wh)."""
+    def _result(
+        self, item: TileInput, heat: torch.Tensor, origin: tuple[int, int] | None = None
+    ) -> TileResult:
+        """A tile's result from the heatmap (K, Hh, Wh) of its read window, or of the window
+        whose first pixel is at grid ``origin`` (row, col) (its group's)."""
         tile = item.tile
         h, w = int(tile.core.height), int(tile.core.width)
-        r0, c0 = tile.core_offset
+        if origin is None:
+            r0, c0 = tile.core_offset
+        else:
+            r0, c0 = int(tile.core.row_off) - origin[0], int(tile.core.col_off) - origin[1]
         invalid = ~item.core_mask
         c = self.card
         with torch.inference_mode():
@@ -266,7 +288,8 @@ class TilePredictor:
             m[invalid] = NODATA
         s = None
         if self.cam_model is not None:  # autograd: outside inference mode
-            cam = self.saliency(item.pixels, item.valid)[r0 : r0 + h, c0 : c0 + w]
+            t0, l0 = tile.core_offset  # the saliency of the tile's own read window
+            cam = self.saliency(item.pixels, item.valid)[t0 : t0 + h, l0 : l0 + w]
             s = torch.round(cam * SCALE).to(torch.uint8).cpu().numpy()
             if partial:
                 s[invalid] = NODATA

@@ -93,10 +93,16 @@ def infer(plan: JobPlan, stage: str | os.PathLike[str]) -> ExecStats:
         if not todo:
             stats = ExecStats(executor=r.executor)
         elif r.executor == "local":
-            stats = execute_local(todo, work, sink, batch=r.batch)
+            stats = execute_local(todo, work, sink, batch=r.batch, lattice=plan.tiles)
         else:
             stats = execute_ray(
-                todo, work, sink, address=r.ray_address, actors=r.actors, batch=r.batch
+                todo,
+                work,
+                sink,
+                address=r.ray_address,
+                actors=r.actors,
+                batch=r.batch,
+                lattice=plan.tiles,
             )
         stats.resumed_tiles = len(plan.tiles) - len(todo)
         writer.assemble()

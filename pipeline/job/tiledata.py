@@ -10,9 +10,9 @@ from rasterio.features import rasterize
 from shapely.geometry.base import BaseGeometry
 
 from ..geo import GeoBox, SceneInfo, read_window
-from .tiling import Tile
+from .tiling import Tile, TileGroup
 
-__all__ = ["TileInput", "TileResult", "read_tile", "saliency_class"]
+__all__ = ["GroupInput", "TileInput", "TileResult", "read_group", "read_tile", "saliency_class"]
 
 
 @dataclass
@@ -66,6 +66,55 @@ def read_tile(
 ) -> TileInput:
     """Read a tile's window from the scenes and the AOI mask of its core (CPU work)."""
     pixels, valid = read_window(scenes, grid, tile.read, bands)
+    return _tile_input(tile, pixels, valid, grid, aoi)
+
+
+@dataclass
+class GroupInput:
+    """A :class:`~pipeline.job.tiling.TileGroup`'s pixels as read: the whole window, and each
+    tile's :class:`TileInput` (views of the window's arrays: no pixel is copied).
+
+    Attributes:
+        group: the group.
+        pixels: raw pixel values (bands, h, w) of the group's read window, float32.
+        valid: True where every band holds data (group's read window).
+        items: the inputs of the tiles the group emits, in the group's order.
+    """
+
+    group: TileGroup
+    pixels: np.ndarray
+    valid: np.ndarray
+    items: list[TileInput]
+
+    @property
+    def origin(self) -> tuple[int, int]:
+        """(row, col) of the window's first pixel in the grid."""
+        return int(self.group.read.row_off), int(self.group.read.col_off)
+
+
+def read_group(
+    group: TileGroup, scenes: list[SceneInfo], grid: GeoBox, bands: int, aoi: BaseGeometry | None
+) -> GroupInput:
+    """Read a group's window from the scenes once; each emitted tile gets its part of it."""
+    pixels, valid = read_window(scenes, grid, group.read, bands)
+    row0, col0 = int(group.read.row_off), int(group.read.col_off)
+    items = []
+    for tile in group.tiles:
+        if tile.id not in group.emit:
+            continue
+        r, c = int(tile.read.row_off) - row0, int(tile.read.col_off) - col0
+        h, w = int(tile.read.height), int(tile.read.width)
+        items.append(
+            _tile_input(
+                tile, pixels[:, r : r + h, c : c + w], valid[r : r + h, c : c + w], grid, aoi
+            )
+        )
+    return GroupInput(group, pixels, valid, items)
+
+
+def _tile_input(
+    tile: Tile, pixels: np.ndarray, valid: np.ndarray, grid: GeoBox, aoi: BaseGeometry | None
+) -> TileInput:
     r0, c0 = tile.core_offset
     h, w = int(tile.core.height), int(tile.core.width)
     core_mask = valid[r0 : r0 + h, c0 : c0 + w].copy()

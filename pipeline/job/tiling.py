@@ -12,7 +12,7 @@ from shapely.geometry.base import BaseGeometry
 from ..errors import InputError
 from ..geo import GeoBox
 
-__all__ = ["Tile", "plan_tiles"]
+__all__ = ["Tile", "TileGroup", "group_tiles", "plan_tiles"]
 
 
 @dataclass(frozen=True)
@@ -100,3 +100,59 @@ def plan_tiles(
             read_win = Window(col_off - halo, row_off - halo, read_w, read_h)
             tiles.append(Tile(f"{prefix}-r{r:04d}c{c:04d}", r, c, core_win, read_win))
     return tiles
+
+
+@dataclass(frozen=True)
+class TileGroup:
+    """Neighbouring tiles read and run through the network as one window, the union of their
+    read windows: the halo they share is read and computed once (a 2 x 2 block of 1024 px
+    tiles with a 28 px halo: 2104 x 2104 px instead of four 1080 x 1080, 5 % fewer pixels).
+    Each tile's results are its own core's, as if it had been run alone.
+
+    Attributes:
+        tiles: the tiles, row-major.
+        read: the union of their read windows.
+        emit: ids of the tiles whose results are wanted (those not finished yet).
+    """
+
+    tiles: tuple[Tile, ...]
+    read: Window
+    emit: frozenset[str]
+
+
+def group_tiles(lattice: list[Tile], side: int, todo: list[Tile] | None = None) -> list[TileGroup]:
+    """The tiles of ``todo`` (default: all of ``lattice``) in groups cut from the whole
+    ``lattice`` of a job's tiles: blocks of ``side`` x ``side`` tiles (fewer at the lattice's
+    last rows and columns), block-row-major. A block with a tile missing (outside the AOI) is
+    split into single tiles. A tile's group, and with it the arithmetic of its numbers, is
+    therefore the same whichever tiles are left to do (a resumed job gets the same bytes);
+    a group is in the result when any of its tiles is in ``todo``, with only those emitted.
+    """
+    wanted = {t.id for t in (lattice if todo is None else todo)}
+    if side <= 1 or not lattice:
+        return [_group([t], wanted) for t in lattice if t.id in wanted]
+    last_row = max(t.row for t in lattice)
+    last_col = max(t.col for t in lattice)
+    blocks: dict[tuple[int, int], list[Tile]] = {}
+    for t in lattice:
+        blocks.setdefault((t.row // side, t.col // side), []).append(t)
+    groups: list[TileGroup] = []
+    for (br, bc), members in sorted(blocks.items()):
+        rows = min(side, last_row - br * side + 1)
+        cols = min(side, last_col - bc * side + 1)
+        members.sort(key=lambda t: (t.row, t.col))
+        parts = [members] if len(members) == rows * cols else [[t] for t in members]
+        groups.extend(_group(p, wanted) for p in parts if any(t.id in wanted for t in p))
+    return groups
+
+
+def _group(tiles: list[Tile], wanted: set[str]) -> TileGroup:
+    col0 = min(int(t.read.col_off) for t in tiles)
+    row0 = min(int(t.read.row_off) for t in tiles)
+    col1 = max(int(t.read.col_off + t.read.width) for t in tiles)
+    row1 = max(int(t.read.row_off + t.read.height) for t in tiles)
+    return TileGroup(
+        tuple(tiles),
+        Window(col0, row0, col1 - col0, row1 - row0),
+        frozenset(t.id for t in tiles if t.id in wanted),
+    )

@@ -73,6 +73,42 @@ def test_tiles_batched_in_one_forward_pass_give_the_single_tile_results(
         assert (got.mask != one.mask).mean() < 1e-4
 
 
+@pytest.mark.parametrize("side", [2, 3])
+def test_tiles_run_as_one_group_window_give_the_single_tile_results(
+    grid_and_scenes, model_dir, survey_scene, side
+):
+    from shapely.geometry import box
+
+    from pipeline.job.execute import Workload
+    from pipeline.job.tiling import group_tiles
+
+    grid, infos = grid_and_scenes
+    predictor = TilePredictor(model_dir, device="cpu")
+    card = predictor.card
+    left, bottom, right, top = grid.bounds
+    # an AOI that leaves some tiles of a group empty and cuts others
+    aoi = box(left, bottom, left + 0.6 * (right - left), top)
+    tiles = plan_tiles(grid, 160, card.halo, card.align or card.output_stride, aoi)
+    work = Workload(infos, grid, aoi, str(model_dir), 3)
+    groups = group_tiles(tiles, side)
+    assert any(len(g.tiles) == side * side for g in groups)
+    compared = 0
+    for group in groups:
+        read = work.read_group(group)
+        got = predictor.predict_group(read)
+        assert [r.tile for r in got] == [t for t in group.tiles if t.id in group.emit]
+        for item, result in zip(read.items, got, strict=True):
+            alone = work.read(item.tile)
+            assert np.array_equal(item.pixels, alone.pixels)
+            assert np.array_equal(item.core_mask, alone.core_mask)
+            one = predictor.predict(alone)
+            assert np.abs(result.probabilities.astype(int) - one.probabilities).max() <= 1
+            assert (result.mask != one.mask).mean() < 1e-4
+            assert np.array_equal(result.mask == 255, one.mask == 255)
+            compared += int(len(group.tiles) > 1)
+    assert compared >= side * side
+
+
 def test_cpu_predictors_stream_the_network_and_get_its_values(
     grid_and_scenes, model_dir, survey_scene
 ):

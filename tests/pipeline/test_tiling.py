@@ -10,7 +10,7 @@ from shapely.geometry import box
 from pipeline.errors import InputError
 from pipeline.geo import GeoBox, open_scenes, read_window
 from pipeline.job.predict import TilePredictor, read_tile, upsample_heatmap
-from pipeline.job.tiling import plan_tiles
+from pipeline.job.tiling import group_tiles, plan_tiles
 from tests.helpers import SMALL_ARCH_ARGS, rgb_card
 
 GRID = GeoBox.from_bounds(
@@ -39,6 +39,56 @@ def test_tiles_that_miss_the_aoi_are_skipped():
     aoi = box(left, bottom, left + 30, top)  # first 60 columns only
     tiles = plan_tiles(GRID, 100, halo=20, align=4, aoi=aoi)
     assert {t.col for t in tiles} == {0}
+
+
+def _inside(inner, outer):
+    return (
+        inner.col_off >= outer.col_off
+        and inner.row_off >= outer.row_off
+        and inner.col_off + inner.width <= outer.col_off + outer.width
+        and inner.row_off + inner.height <= outer.row_off + outer.height
+    )
+
+
+@pytest.mark.parametrize("side", [1, 2, 3])
+def test_groups_cover_each_tile_once_and_read_exactly_their_tiles(side):
+    tiles = plan_tiles(GRID, 64, halo=20, align=4)  # 6 x 4 tiles, the last ones cut
+    groups = group_tiles(tiles, side)
+    emitted = [i for g in groups for i in sorted(g.emit)]
+    assert sorted(emitted) == sorted(t.id for t in tiles)
+    for g in groups:
+        assert {t.id for t in g.tiles} == g.emit
+        assert all(_inside(t.read, g.read) for t in g.tiles)
+        # the window is the tiles' read windows and nothing more, on the alignment lattice
+        assert g.read.width * g.read.height <= sum(t.read.width * t.read.height for t in g.tiles)
+        assert g.read.col_off % 4 == 0 and g.read.row_off % 4 == 0
+        assert g.read.width % 4 == 0 and g.read.height % 4 == 0
+        rows, cols = {t.row for t in g.tiles}, {t.col for t in g.tiles}
+        assert len(g.tiles) == len(rows) * len(cols) <= side * side
+    assert max(len(g.tiles) for g in groups) == side * side
+
+
+def test_a_tiles_group_does_not_depend_on_the_tiles_left_to_do():
+    tiles = plan_tiles(GRID, 64, halo=20, align=4)
+    whole = {t.id: g for g in group_tiles(tiles, 2) for t in g.tiles}
+    todo = tiles[5:9] + tiles[15:16]  # a resumed job: some tiles are finished
+    partial = group_tiles(tiles, 2, todo)
+    assert sorted(i for g in partial for i in g.emit) == sorted(t.id for t in todo)
+    for g in partial:
+        assert g.emit <= {t.id for t in todo}
+        assert all(whole[t.id].tiles == g.tiles and whole[t.id].read == g.read for t in g.tiles)
+
+
+def test_a_block_with_a_tile_outside_the_aoi_is_split_into_single_tiles():
+    left, _, _, top = GRID.bounds
+    # 64 px tiles of 0.5 m: the AOI touches tiles (0, 0) and (1, 1) of the first block only
+    aoi = box(left + 2, top - 30, left + 30, top - 2).union(
+        box(left + 34, top - 62, left + 62, top - 34)
+    )
+    tiles = plan_tiles(GRID, 64, halo=20, align=4, aoi=aoi)
+    assert {(t.row, t.col) for t in tiles} == {(0, 0), (1, 1)}
+    groups = group_tiles(tiles, 2)
+    assert [[(t.row, t.col) for t in g.tiles] for g in groups] == [[(0, 0)], [(1, 1)]]
 
 
 def test_bad_tiling_arguments():
