@@ -14,6 +14,8 @@ __all__ = ["GDAL_CACHE_MB", "bounded_gdal_cache", "cpu_actors_per_job", "ray_ses
 
 log = logging.getLogger("wastewatch")
 _CHDIR = threading.Lock()
+#: a local Ray being shut down in the background (see ``ray_session(stop_behind=True)``)
+_STOPPING: list[threading.Thread] = []
 
 #: GDAL's block cache per process (MB) unless ``GDAL_CACHEMAX`` says otherwise. GDAL's default
 #: is 5 % of RAM, filled by every scene read and raster written: memory that grows with the
@@ -53,15 +55,29 @@ def _neutral_cwd() -> Iterator[None]:
             os.chdir(here)
 
 
+def _await_stop() -> None:
+    """Wait for a Ray shut down in the background to be gone."""
+    while _STOPPING:
+        _STOPPING.pop().join()
+
+
 @contextmanager
-def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[Any]:
+def ray_session(
+    address: str | None = None, num_cpus: int | None = None, stop_behind: bool = False
+) -> Iterator[Any]:
     """Connect to ``address`` (a cluster) or start a local Ray; shut down only what we started.
 
     Ray's start-up lines and worker output follow the ``wastewatch`` logger: with ``-q`` (level
     WARNING) nothing but warnings reaches the terminal.
+
+    Args:
+        stop_behind: shut down in a thread (a local Ray takes a second or two to stop) while
+            the caller goes on with work that needs no Ray; the next session, and the
+            interpreter's exit, wait for it.
     """
     import ray
 
+    _await_stop()
     if ray.is_initialized():
         yield ray
         return
@@ -81,7 +97,13 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
     try:
         yield ray
     finally:
-        ray.shutdown()
+        if stop_behind:
+            # not a daemon: the interpreter waits for it before its atexit handlers (Ray's own)
+            stop = threading.Thread(target=ray.shutdown, name="wastewatch-ray-stop")
+            stop.start()
+            _STOPPING.append(stop)
+        else:
+            ray.shutdown()
 
 
 def cpu_actors_per_job(jobs: int) -> int | None:

@@ -283,7 +283,8 @@ def execute_ray(
     that dies is restarted and its calls retried (a tile written twice is the same tile).
     """
     start = time.perf_counter()
-    with ray_session(address) as ray:
+    # the local Ray stops behind us, while the COGs and the sites are made
+    with ray_session(address, stop_behind=True) as ray:
         from ray.exceptions import RayTaskError
 
         resources = ray.cluster_resources()

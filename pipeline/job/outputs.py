@@ -23,6 +23,7 @@ __all__ = [
     "REPORT_HTML",
     "aoi_title",
     "detections_style",
+    "report_chips",
     "write_job_report",
     "write_quicklook",
 ]
@@ -112,16 +113,26 @@ def write_quicklook(plan: JobPlan, frame: gpd.GeoDataFrame, path: str | os.PathL
     )
 
 
+def report_chips(plan: JobPlan, frame: gpd.GeoDataFrame) -> list[bytes | None]:
+    """The report's picture of each of the first ``MAX_CHIPS`` sites: a PNG chip of the newest
+    scene with the site outlined in its confidence's colour."""
+    scene, sites = _scene_frame(plan, frame)
+    shown = sites.iloc[:MAX_CHIPS]
+    colours = [_COLOURS.get(c, (160, 160, 160)) for c in shown["confidence"]]
+    return list(site_chips(scene, list(shown.geometry), colours))
+
+
 def write_job_report(
     plan: JobPlan,
     stage: str | os.PathLike[str],
     frame: gpd.GeoDataFrame,
     quicklook_png: str | os.PathLike[str],
     execution: dict[str, Any] | None = None,
+    chips: list[bytes | None] | None = None,
 ) -> Path:
     """``report.html`` in ``stage``: summary (with the execution's figures: ``execution``,
     else ``run.json``'s when it is there), the quicklook and the sites by rank, each with a
-    chip of the newest scene."""
+    chip of the newest scene (``chips``: those of :func:`report_chips`, made beforehand)."""
     folder = Path(stage)
     r = plan.request
     summary = [
@@ -153,15 +164,8 @@ def write_job_report(
                 f"({ex['executor']}, {ex['device']})",
             )
         )
-    scene, sites = _scene_frame(plan, frame)
-    shown = sites.iloc[:MAX_CHIPS]
-    chips: list[bytes | None] = list(
-        site_chips(
-            scene,
-            list(shown.geometry),
-            [_COLOURS.get(c, (160, 160, 160)) for c in shown["confidence"]],
-        )
-    )
+    if chips is None:
+        chips = report_chips(plan, frame)
     wgs = frame.to_crs(4326).geometry.representative_point() if len(frame) else []
     rows = [
         [

@@ -171,3 +171,27 @@ def test_the_flow_resumes_a_failed_job_from_its_tiles(
     total = json.loads((reference / "run.json").read_text())["tiles"]["planned"]
     assert execution["resumed_tiles"] == total and execution["tiles"] == 0
     _same_outputs(tmp_path / "out", reference)
+
+
+def test_a_local_ray_stopped_behind_is_gone_before_the_next_session_starts(tmp_path):
+    """``ray_session(stop_behind=True)`` returns while Ray stops in a thread; the next session
+    waits for it and gets a Ray of its own, and the interpreter exits cleanly after it."""
+    code = """
+import time
+from pipeline.cluster import _STOPPING, ray_session
+with ray_session(num_cpus=1, stop_behind=True) as ray:
+    first = ray.get_runtime_context().get_job_id()
+    assert ray.get(ray.put(1)) == 1
+assert len(_STOPPING) == 1 and _STOPPING[0].is_alive()  # still stopping: we went on
+with ray_session(num_cpus=1, stop_behind=True) as ray:
+    assert not _STOPPING  # the first stop was awaited
+    assert ray.get(ray.put(2)) == 2
+    second = ray.get_runtime_context().get_job_id()
+print("ok", first, second)
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("ok")
+    assert "Traceback" not in proc.stderr
