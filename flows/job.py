@@ -15,7 +15,7 @@ from pipeline.job import JobPlan, JobRequest, extract_detections, infer, plan_jo
 from pipeline.job.execute import ExecStats
 from pipeline.job.provenance import write_provenance
 from pipeline.job.publish import resume_key, staging
-from pipeline.job.run import cogs, picture, report
+from pipeline.job.run import cogs, report
 
 from .states import bad_input
 
@@ -66,12 +66,7 @@ def rasters(job: JobPlan, stage: str) -> None:
 
 @_task
 def detections(job: JobPlan, stage: str) -> int:
-    return extract_detections(job, stage, quicklook=False)
-
-
-@_task
-def quicklook(job: JobPlan, stage: str) -> str:
-    return str(picture(job, stage))
+    return extract_detections(job, stage)
 
 
 @_task
@@ -109,15 +104,14 @@ def _aoi_job(request: JobRequest, planned: JobPlan | None) -> str:
     )
     with staging(request.out, request.overwrite, resume_key(job), request.resume) as stage:
         stats = run_inference(job, str(stage))
-        # the COGs (GDAL, the GIL released) in the task runner's thread beside vectorizing;
-        # the quicklook after them (see pipeline.job.run.finish_outputs)
+        # the COGs (GDAL, the GIL released) in the task runner's thread beside the sites,
+        # the quicklook and the report (see pipeline.job.run.finish_outputs)
         written = rasters.submit(job, str(stage))
         try:
             count = detections(job, str(stage))
+            job_report(job, str(stage), stats)
         finally:
             written.wait()  # never leave the folder with a writer still in it
         written.result()
-        quicklook(job, str(stage))
-        job_report(job, str(stage), stats)
         provenance(job, str(stage), stats, count)
     return str(Path(request.out))

@@ -19,7 +19,7 @@ from .rasters import (
     work_rasters,
     write_cogs,
 )
-from .scenes import SceneInfo, gdal_reason, open_scenes, read_window
+from .scenes import SceneInfo, gdal_reason, grid_offset, open_scenes, read_window
 from .styles import (
     CONFIDENCE_CATEGORIES,
     Category,
@@ -62,6 +62,7 @@ __all__ = [
     "detections_qml",
     "gdal_reason",
     "geojson_precision",
+    "grid_offset",
     "mask_qml",
     "open_scenes",
     "polygonal",

@@ -24,7 +24,7 @@ from shapely.ops import transform as shp_transform
 from ..errors import CRSError, InputError, InputNotFoundError, SceneReadError
 from .grid import GeoBox
 
-__all__ = ["SceneInfo", "gdal_reason", "open_scenes", "read_window"]
+__all__ = ["SceneInfo", "gdal_reason", "grid_offset", "open_scenes", "read_window"]
 
 
 @dataclass(frozen=True)
@@ -210,6 +210,13 @@ def _lattice_offset(
     if not _same_crs(scene.crs, grid.crs.to_wkt()):
         return None
     return round(col), round(row)
+
+
+def grid_offset(scene: SceneInfo, grid: GeoBox) -> tuple[int, int] | None:
+    """(row, col) of the grid's pixel (0, 0) in the scene's pixels when the scene lies on the
+    grid's pixel lattice (same CRS, same pixel size, whole-pixel offset); else None."""
+    offset = _lattice_offset(_dataset(scene.path), scene, grid)
+    return None if offset is None else (offset[1], offset[0])
 
 
 def _read_aligned(

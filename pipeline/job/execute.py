@@ -15,7 +15,7 @@ from ..cluster import bounded_gdal_cache, ray_session
 from ..errors import WastewatchError, warn
 from ..geo import GeoBox, SceneInfo
 from ..progress import progress
-from .tiledata import GroupInput, TileInput, TileResult, read_group, read_tile
+from .tiledata import GroupInput, PictureLattice, TileInput, TileResult, read_group, read_tile
 from .tiling import Tile, TileGroup, group_tiles
 from .vectorize import encode_pieces, tile_pieces
 
@@ -90,6 +90,7 @@ class Workload:
         threshold: probability from which a pixel is a detection.
         stride: output stride of a patch classifier (None: the network's own).
         saliency: whether tiles also get their Grad-CAM saliency.
+        picture: the quicklook's samples each tile takes (``outputs.picture_lattice``).
     """
 
     scenes: list[SceneInfo]
@@ -100,6 +101,7 @@ class Workload:
     threshold: float = 0.5
     stride: int | None = None
     saliency: bool = False
+    picture: PictureLattice | None = None
 
     def predictor(self, device: str = "auto", threads: int | None = None) -> TilePredictor:
         """The model every tile of the job runs through, loaded on ``device``."""
@@ -120,11 +122,14 @@ class Workload:
     def read_group(self, group: TileGroup) -> GroupInput:
         return read_group(group, self.scenes, self.grid, self.bands, self.aoi)
 
-    def polygonize(self, results: list[TileResult]) -> list[TileResult]:
-        """Give each result the polygons of its core (vectorizing's per-tile part, done
-        where the tile is in memory)."""
-        for r in results:
+    def finish(self, items: list[TileInput], results: list[TileResult]) -> list[TileResult]:
+        """Give each result (of ``items``, in their order) the polygons of its core
+        (vectorizing's per-tile part) and its samples of the quicklook: the work done where
+        the tile is in memory."""
+        for item, r in zip(items, results, strict=True):
             r.pieces = encode_pieces(tile_pieces(r.tile, self.grid, r.mask, r.probabilities))
+            if self.picture is not None:
+                r.picture = self.picture.take(item)
         return results
 
 
@@ -161,7 +166,7 @@ def execute_local(
 
         def emit(items: list[TileInput], results: list[TileResult]) -> None:
             stats.empty_tiles += sum(item.empty for item in items)
-            for result in work.polygonize(results):
+            for result in work.finish(items, results):
                 sink(result)
                 _count(stats, result)
                 advance(1)
@@ -191,22 +196,25 @@ class _PredictorActor:
 
     def predict(self, *items: TileInput) -> list[TileResult]:
         # tiles come as separate arguments: Ray resolves top-level object refs only
-        return self.work.polygonize(self.predictor.predict_batch(list(items)))
+        return self.work.finish(list(items), self.predictor.predict_batch(list(items)))
 
     def read_and_predict(self, *tiles: Tile) -> list[TileResult]:
         """Read the tiles here, then predict: on CPU nodes, where a separate read task would
         only compete with the model for the same cores (and copy every tile's pixels through
         the object store), the model's process reads its own tiles."""
         items = [self.work.read(tile) for tile in tiles]
-        return self.work.polygonize(self.predictor.predict_batch(items))
+        return self.work.finish(items, self.predictor.predict_batch(items))
 
     def read_and_predict_groups(self, *groups: TileGroup) -> list[TileResult]:
         """:meth:`read_and_predict` of groups of tiles: each group read and run through the
         network as one window; the results of the tiles the groups emit."""
+        items: list[TileInput] = []
         results: list[TileResult] = []
         for group in groups:
-            results += self.predictor.predict_group(self.work.read_group(group))
-        return self.work.polygonize(results)
+            read = self.work.read_group(group)
+            items += read.items
+            results += self.predictor.predict_group(read)
+        return self.work.finish(items, results)
 
 
 def _read_task(tile: Tile, work: Workload) -> TileInput:

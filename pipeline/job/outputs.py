@@ -4,18 +4,22 @@ fills them with a job's data."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import rasterio
 from pyproj import CRS
 
-from ..geo import CONFIDENCE_CATEGORIES, detections_qml
+from ..geo import CONFIDENCE_CATEGORIES, detections_qml, grid_offset, tile_metadata
 from ..report import Overlay, SiteTable, quicklook, site_chips, write_report
+from ..report.sampling import Samples, picture_window, sample_lattice
 from .detections import CONFIDENCE_LEVELS
 from .plan import JobPlan
+from .tiledata import PICTURE_TAG, PictureLattice
 
 __all__ = [
     "DETECTIONS_STYLE",
@@ -23,6 +27,7 @@ __all__ = [
     "REPORT_HTML",
     "aoi_title",
     "detections_style",
+    "picture_lattice",
     "report_chips",
     "write_job_report",
     "write_quicklook",
@@ -75,11 +80,63 @@ def _scene_frame(plan: JobPlan, frame: gpd.GeoDataFrame) -> tuple[str, gpd.GeoDa
     return scene.path, frame.to_crs(CRS.from_wkt(scene.crs))
 
 
-def write_quicklook(plan: JobPlan, frame: gpd.GeoDataFrame, path: str | os.PathLike[str]) -> Path:
+#: the quicklook's longest side, pixels
+QUICKLOOK_SIZE = 1200
+
+
+def _quicklook_bounds(plan: JobPlan, aoi: gpd.GeoSeries) -> tuple[float, float, float, float]:
+    """The AOI's part of the newest scene with a margin: a municipality of a province-wide
+    scene is read as a window, not the whole scene."""
+    left, bottom, right, top = aoi.total_bounds
+    margin = 0.05 * max(right - left, top - bottom)
+    s_left, s_bottom, s_right, s_top = plan.scenes[0].bounds
+    return (
+        max(left - margin, s_left),
+        max(bottom - margin, s_bottom),
+        min(right + margin, s_right),
+        min(top + margin, s_top),
+    )
+
+
+def picture_lattice(plan: JobPlan) -> PictureLattice | None:
+    """The quicklook's samples for the job's tiles to take while they have the scene's pixels
+    in memory (its picture then reads only what no tile covers: the margin, tiles outside the
+    AOI), or None when the picture is read from the scene alone: a scene not on the grid's
+    pixel lattice, not 8-bit RGB, with overviews, or a picture sampled no finer than 4 pixels.
+    """
+    scene = plan.scenes[0]
+    offset = grid_offset(scene, plan.grid)
+    if offset is None or scene.dtype != "uint8" or scene.count < 3 or len(plan.card.bands) < 3:
+        return None
+    aoi = gpd.GeoSeries([plan.aoi], crs=plan.grid.crs).to_crs(CRS.from_wkt(scene.crs))
+    with rasterio.open(scene.path) as src:
+        window, shape = picture_window(src, _quicklook_bounds(plan, aoi), QUICKLOOK_SIZE)
+        lattice = sample_lattice(src, window, shape)
+    if lattice is None:
+        return None
+    key = hashlib.sha256(repr((scene.path, lattice)).encode()).hexdigest()[:12]
+    return PictureLattice(lattice.shifted(*offset), key)
+
+
+def write_quicklook(
+    plan: JobPlan,
+    frame: gpd.GeoDataFrame,
+    path: str | os.PathLike[str],
+    stage: str | os.PathLike[str] | None = None,
+) -> Path:
     """The newest scene, decimated, with the AOI and the sites outlined by confidence and
-    labelled with their rank; title (AOI, date), legend and scale bar."""
+    labelled with their rank; title (AOI, date), legend and scale bar. The samples the tiles
+    of ``stage`` took (:func:`picture_lattice`) are not read again."""
     scene, sites = _scene_frame(plan, frame)
     aoi = gpd.GeoSeries([plan.aoi], crs=plan.grid.crs).to_crs(sites.crs)
+    known: list[Samples] = []
+    picture = picture_lattice(plan) if stage is not None else None
+    if picture is not None:
+        for tile in plan.tiles:
+            tags = tile_metadata(stage, tile.id) or {}  # type: ignore[arg-type]
+            got = picture.known(tags.get(PICTURE_TAG))
+            if got is not None:
+                known.append(got)
     layers = [Overlay(list(aoi), _AOI_COLOUR, "AOI")]
     for level in CONFIDENCE_LEVELS:
         part = sites[sites["confidence"] == level]
@@ -91,25 +148,15 @@ def write_quicklook(plan: JobPlan, frame: gpd.GeoDataFrame, path: str | os.PathL
                 [str(r) for r in part["rank"]],
             )
         )
-    # the AOI's part of the scene, with a margin: a municipality of a province-wide scene is
-    # read as a window, not the whole scene
-    left, bottom, right, top = aoi.total_bounds
-    margin = 0.05 * max(right - left, top - bottom)
-    s_left, s_bottom, s_right, s_top = plan.scenes[0].bounds
-    bounds = (
-        max(left - margin, s_left),
-        max(bottom - margin, s_bottom),
-        min(right + margin, s_right),
-        min(top + margin, s_top),
-    )
     return quicklook(
         scene,
         path,
         layers,
-        max_size=1200,
+        max_size=QUICKLOOK_SIZE,
         title=aoi_title(plan),
         subtitle=_subtitle(plan, len(frame)),
-        bounds=bounds,
+        bounds=_quicklook_bounds(plan, aoi),
+        known=known,
     )
 
 
@@ -128,11 +175,10 @@ def write_job_report(
     frame: gpd.GeoDataFrame,
     quicklook_png: str | os.PathLike[str],
     execution: dict[str, Any] | None = None,
-    chips: list[bytes | None] | None = None,
 ) -> Path:
     """``report.html`` in ``stage``: summary (with the execution's figures: ``execution``,
     else ``run.json``'s when it is there), the quicklook and the sites by rank, each with a
-    chip of the newest scene (``chips``: those of :func:`report_chips`, made beforehand)."""
+    chip of the newest scene."""
     folder = Path(stage)
     r = plan.request
     summary = [
@@ -164,8 +210,7 @@ def write_job_report(
                 f"({ex['executor']}, {ex['device']})",
             )
         )
-    if chips is None:
-        chips = report_chips(plan, frame)
+    chips = report_chips(plan, frame)
     wgs = frame.to_crs(4326).geometry.representative_point() if len(frame) else []
     rows = [
         [

@@ -28,7 +28,7 @@ from .execute import ExecStats, Workload, execute_local, execute_ray
 from .outputs import (
     DETECTIONS_STYLE,
     detections_style,
-    report_chips,
+    picture_lattice,
     write_job_report,
     write_quicklook,
 )
@@ -37,6 +37,7 @@ from .predict import TileResult, saliency_class
 from .provenance import write_provenance
 from .publish import resume_key, staging
 from .request import JobRequest
+from .tiledata import PICTURE_TAG
 from .vectorize import PIECES_TAG, vectorize
 
 __all__ = [
@@ -70,13 +71,11 @@ def infer(plan: JobPlan, stage: str | os.PathLike[str]) -> ExecStats:
         def sink(result: TileResult) -> None:
             tile = result.tile
             assert result.pieces is not None, "results are polygonized where they are made"
+            tags = {PIECES_TAG: result.pieces}
+            if result.picture is not None:
+                tags[PICTURE_TAG] = result.picture
             writer.write(
-                tile.id,
-                tile.core,
-                result.probabilities,
-                result.mask,
-                result.saliency,
-                tags={PIECES_TAG: result.pieces},
+                tile.id, tile.core, result.probabilities, result.mask, result.saliency, tags=tags
             )
 
         done = writer.done
@@ -97,6 +96,7 @@ def infer(plan: JobPlan, stage: str | os.PathLike[str]) -> ExecStats:
             r.threshold,
             r.stride,
             r.saliency,
+            picture_lattice(plan),
         )
         if not todo:
             stats = ExecStats(executor=r.executor)
@@ -129,24 +129,23 @@ def cogs(plan: JobPlan, stage: str | os.PathLike[str]) -> None:
 
 
 def finish_outputs(plan: JobPlan, stage: str | os.PathLike[str], stats: ExecStats) -> int:
-    """:func:`cogs` in a thread while the sites are extracted and the report's chips made
-    here (GDAL's work with the GIL released beside mostly Python's: two cores busy), then the
-    quicklook and the report; returns the number of sites.
+    """:func:`cogs` in a thread while the sites are extracted, pictured and reported here
+    (GDAL's work with the GIL released beside mostly Python's: two cores busy); returns the
+    number of sites.
 
-    The quicklook waits for the COGs: both stream hundreds of MB through GDAL's block cache
-    (bounded, see ``cluster.GDAL_CACHE_MB``), and side by side they evict each other's blocks
+    The quicklook is mostly made of the samples the tiles took (``outputs.picture_lattice``):
+    a quicklook read from the scene alone streams the whole AOI through GDAL's block cache,
+    and beside the COGs, which stream the mosaics through it, each evicts the other's blocks
     (measured at 400 Mpx: no faster than one after the other).
     """
     with ThreadPoolExecutor(1, thread_name_prefix="wastewatch-cogs") as pool:
         rasters = pool.submit(cogs, plan, stage)
         try:
-            n = extract_detections(plan, stage, quicklook=False)
-            chips = report_chips(plan, _detections(stage))
+            n = extract_detections(plan, stage)
+            report(plan, stage, stats)
         finally:
             wait([rasters])  # never leave the folder with a writer still in it
         rasters.result()
-    picture(plan, stage)
-    report(plan, stage, stats, chips)
     return n
 
 
@@ -154,17 +153,20 @@ def _detections(stage: str | os.PathLike[str]) -> gpd.GeoDataFrame:
     return pyogrio.read_dataframe(Path(stage) / DETECTIONS_GPKG, layer="detections")
 
 
-def picture(plan: JobPlan, stage: str | os.PathLike[str]) -> Path:
-    """Write ``quicklook.png`` from the staged detections."""
+def picture(
+    plan: JobPlan, stage: str | os.PathLike[str], frame: gpd.GeoDataFrame | None = None
+) -> Path:
+    """Write ``quicklook.png`` of the sites (``frame``, default the staged detections)."""
     start = time.perf_counter()
-    path = write_quicklook(plan, _detections(stage), Path(stage) / QUICKLOOK)
+    sites = _detections(stage) if frame is None else frame
+    path = write_quicklook(plan, sites, Path(stage) / QUICKLOOK, stage)
     plan.timings["quicklook_s"] = round(time.perf_counter() - start, 3)
     return path
 
 
-def extract_detections(plan: JobPlan, stage: str | os.PathLike[str], quicklook: bool = True) -> int:
+def extract_detections(plan: JobPlan, stage: str | os.PathLike[str]) -> int:
     """Vectorize the mask into ranked sites; write GeoJSON, GeoPackage (with its default QGIS
-    style), the style's sidecar ``detections.qml`` and (``quicklook``) the quicklook.
+    style), the style's sidecar ``detections.qml`` and the quicklook (:func:`picture`).
 
     Returns:
         The number of sites.
@@ -196,23 +198,16 @@ def extract_detections(plan: JobPlan, stage: str | os.PathLike[str], quicklook: 
     write_gpkg(frame, folder / DETECTIONS_GPKG, dates=("survey_date",), style=style)
     write_qml(folder / DETECTIONS_STYLE, style)  # QGIS loads it with detections.geojson
     plan.timings["vectorize_s"] = round(time.perf_counter() - start, 3)
-    if quicklook:
-        picture(plan, stage)
+    picture(plan, stage, frame)
     return len(frame)
 
 
-def report(
-    plan: JobPlan,
-    stage: str | os.PathLike[str],
-    stats: ExecStats | None = None,
-    chips: list[bytes | None] | None = None,
-) -> Path:
+def report(plan: JobPlan, stage: str | os.PathLike[str], stats: ExecStats | None = None) -> Path:
     """Write ``report.html`` from the staged detections and quicklook, and the execution's
-    figures (``stats``, else those of ``run.json``); ``chips``: the sites' (made here if
-    None)."""
+    figures (``stats``, else those of ``run.json``)."""
     folder = Path(stage)
     execution = stats.to_dict() if stats is not None else None
-    return write_job_report(plan, folder, _detections(folder), folder / QUICKLOOK, execution, chips)
+    return write_job_report(plan, folder, _detections(folder), folder / QUICKLOOK, execution)
 
 
 def run_job(request: JobRequest, plan: JobPlan | None = None) -> Path:

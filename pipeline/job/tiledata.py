@@ -10,9 +10,44 @@ from rasterio.features import rasterize
 from shapely.geometry.base import BaseGeometry
 
 from ..geo import GeoBox, SceneInfo, read_window
+from ..report.sampling import SampleLattice, Samples
 from .tiling import Tile, TileGroup
 
-__all__ = ["GroupInput", "TileInput", "TileResult", "read_group", "read_tile", "saliency_class"]
+__all__ = [
+    "PICTURE_TAG",
+    "GroupInput",
+    "PictureLattice",
+    "TileInput",
+    "TileResult",
+    "read_group",
+    "read_tile",
+    "saliency_class",
+]
+
+#: the tag of a tile's file that holds its samples of the quicklook (``PictureLattice``)
+PICTURE_TAG = "PICTURE"
+
+
+@dataclass(frozen=True)
+class PictureLattice:
+    """The quicklook's samples as a job's tiles take them (see ``report.SampleLattice``):
+    ``lattice`` in the output grid's pixels, and ``key``, which names it in the tiles' tags
+    (samples of another lattice, from a run of other code or inputs, are not used)."""
+
+    lattice: SampleLattice
+    key: str
+
+    def take(self, item: TileInput) -> str | None:
+        """A tile's samples of the quicklook, as its tag value (None: it holds none)."""
+        tile = item.tile
+        origin = (int(tile.read.row_off), int(tile.read.col_off))
+        got = self.lattice.take(tile.core, item.pixels, item.valid, origin)
+        return None if got is None else f"{self.key}:{got.encode()}"
+
+    def known(self, text: str | None) -> Samples | None:
+        if not text or not text.startswith(f"{self.key}:"):
+            return None
+        return Samples.decode(text[len(self.key) + 1 :])
 
 
 @dataclass
@@ -47,6 +82,8 @@ class TileResult:
         saliency: uint8 (h, w): round(Grad-CAM * 254), 255 = nodata; None unless asked for.
         pieces: the core's polygons, encoded (``vectorize.encode_pieces``); set where the
             result is made, stored with the tile.
+        picture: the core's samples of the quicklook (:meth:`PictureLattice.take`), stored
+            with the tile; None when it has none or the job's quicklook takes none.
     """
 
     tile: Tile
@@ -54,6 +91,7 @@ class TileResult:
     mask: np.ndarray
     saliency: np.ndarray | None = None
     pieces: str | None = None
+    picture: str | None = None
 
 
 def saliency_class(classes: list[str]) -> int:

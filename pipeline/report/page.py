@@ -17,7 +17,8 @@ from PIL import Image, ImageDraw
 from rasterio.windows import from_bounds
 from shapely.geometry.base import BaseGeometry
 
-from .quicklook import RGB, outline, read_rgb
+from .quicklook import RGB, outline
+from .sampling import read_rgb
 
 __all__ = ["SiteTable", "data_uri", "site_chips", "write_report"]
 

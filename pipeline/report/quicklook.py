@@ -14,10 +14,11 @@ import rasterio
 from affine import Affine
 from PIL import Image, ImageDraw, ImageFont
 from rasterio.crs import CRS
-from rasterio.enums import MaskFlags, Resampling
 from shapely.geometry.base import BaseGeometry
 
-__all__ = ["Overlay", "font", "outline", "quicklook", "read_rgb", "scale_bar_length", "write_png"]
+from .sampling import Samples, picture_window, read_rgb
+
+__all__ = ["Overlay", "font", "outline", "quicklook", "scale_bar_length", "write_png"]
 
 RGB = tuple[int, int, int]
 
@@ -51,76 +52,6 @@ def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 def write_png(path: str | os.PathLike[str], rgb: np.ndarray) -> None:
     """Write an (h, w, 3) uint8 array as an 8-bit RGB PNG (no georeferencing, no sidecar)."""
     Image.fromarray(np.ascontiguousarray(rgb), "RGB").save(os.fspath(path), optimize=False)
-
-
-def read_rgb(
-    src: rasterio.io.DatasetReader, window: rasterio.windows.Window | None, shape: tuple[int, int]
-) -> tuple[np.ndarray, Affine]:
-    """Bands 1-3 of ``window`` (whole dataset if None) resampled to ``shape`` (h, w), nodata
-    white; returns the (h, w, 3) array and the picture's geotransform.
-
-    A scene with overviews is read from the one that fits (GDAL picks it). One without, read
-    more than 4 times decimated, is sampled at twice the picture's size and averaged 2 x 2 (an
-    average over every source pixel costs as much as the job's own reading, for a picture no
-    one can tell from this), in strips of whole block rows decoded on all cores.
-    """
-    whole = rasterio.windows.Window(0, 0, src.width, src.height)
-    win = window or whole
-    # a boundless read goes through a VRT that reads every source pixel: only when it must
-    boundless = window is not None and win.intersection(whole) != win
-    factor = max(win.width / shape[1], win.height / shape[0])
-    if factor > 4 and not boundless and not src.overviews(1):
-        data, valid = _sample(src, win, (2 * shape[0], 2 * shape[1]))
-        h, w = shape
-        n = valid.reshape(h, 2, w, 2).sum(axis=(1, 3))
-        total = (data.astype(np.uint32) * valid).reshape(3, h, 2, w, 2).sum(axis=(2, 4))
-        data = np.where(n > 0, (total + n // 2) // np.maximum(n, 1), 255)
-        valid = n > 0
-    else:
-        data = src.read(
-            indexes=[1, 2, 3],
-            window=win,
-            out_shape=(3, *shape),
-            resampling=Resampling.average,
-            boundless=boundless,
-            fill_value=255,
-        )
-        valid = src.dataset_mask(window=win, out_shape=shape, boundless=boundless) > 0
-    base = src.window_transform(win)
-    transform = base * Affine.scale(win.width / shape[1], win.height / shape[0])
-    rgb = np.where(valid[None], data, 255).astype(np.uint8).transpose(1, 2, 0).copy()
-    return rgb, transform
-
-
-def _sample(
-    src: rasterio.io.DatasetReader, win: rasterio.windows.Window, shape: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Bands 1-3 and the validity of ``win`` sampled (nearest) at ``shape``, strip by strip:
-    each strip's blocks are decoded once, whatever the size of GDAL's block cache."""
-    h, w = shape
-    fy = win.height / h
-    step = max(1, int(src.block_shapes[0][0] * 2 / fy))  # picture rows per strip
-    data = np.empty((3, h, w), np.uint8)
-    valid = np.empty((h, w), bool)
-    nodata = all(MaskFlags.nodata in flags for flags in src.mask_flag_enums[:3])
-    every = all(flags == [MaskFlags.all_valid] for flags in src.mask_flag_enums[:3])
-    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
-        for o0 in range(0, h, step):
-            o1 = min(h, o0 + step)
-            r0, r1 = round(win.row_off + o0 * fy), round(win.row_off + o1 * fy)
-            strip = rasterio.windows.Window(win.col_off, r0, win.width, max(1, r1 - r0))
-            part = src.read(
-                indexes=[1, 2, 3], window=strip, out_shape=(3, o1 - o0, w),
-                resampling=Resampling.nearest,
-            )  # fmt: skip
-            data[:, o0:o1] = part
-            if nodata:  # GDAL's nodata mask, from the samples themselves
-                valid[o0:o1] = (part != src.nodata).any(axis=0)
-            elif every:
-                valid[o0:o1] = True
-            else:
-                valid[o0:o1] = src.dataset_mask(window=strip, out_shape=(o1 - o0, w)) > 0
-    return data, valid
 
 
 def _rings(geom: BaseGeometry) -> list[list[tuple[float, float]]]:
@@ -212,6 +143,7 @@ def quicklook(
     title: str = "",
     subtitle: str = "",
     bounds: tuple[float, float, float, float] | None = None,
+    known: list[Samples] | None = None,
 ) -> Path:
     """Write a PNG of ``scene`` (or of ``bounds`` of it) read at overview resolution, with
     polygons outlined.
@@ -230,21 +162,12 @@ def quicklook(
         subtitle: the second line (e.g. the survey date and the number of sites).
         bounds: (left, bottom, right, top) in the scene's CRS: picture only this part (a
             municipality of a province-wide scene), read as a window; default the whole scene.
+        known: samples of the picture's lattice already taken (see :func:`read_rgb`).
     """
     overlays = [o if isinstance(o, Overlay) else Overlay(o[0], o[1]) for o in layers]
     with rasterio.open(scene) as src:
-        window = None
-        if bounds is not None:
-            window = (
-                rasterio.windows.from_bounds(*bounds, transform=src.transform)
-                .round_offsets()
-                .round_lengths()
-            )
-        width = window.width if window is not None else src.width
-        height = window.height if window is not None else src.height
-        scale = max(1.0, max(width, height) / max_size)
-        shape = (max(1, round(height / scale)), max(1, round(width / scale)))
-        rgb, transform = read_rgb(src, window, shape)
+        window, shape = picture_window(src, bounds, max_size)
+        rgb, transform = read_rgb(src, window, shape, known)
         crs = src.crs
         centre_y = (
             (bounds[1] + bounds[3]) / 2 if bounds else (src.bounds.bottom + src.bounds.top) / 2

@@ -166,7 +166,7 @@ def test_a_scene_without_overviews_is_sampled_for_its_picture(tmp_path):
     over every pixel gives, give or take the texture; nodata stays white."""
     from affine import Affine
 
-    from pipeline.report.quicklook import read_rgb
+    from pipeline.report.sampling import read_rgb
 
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:1200, 0:1000]

@@ -245,3 +245,72 @@ def test_jobs_side_by_side_share_the_cpus_out(ray_local):
     assert _placement(0, 2.0, None)[0] == 2
     assert _placement(0, 2.0, 1)[0] == 1
     assert _placement(1, 8.0, None)[0] == 1 and _placement(1, 8.0, None)[3] == "cuda"
+
+
+def test_the_quicklook_takes_the_tiles_samples_and_reads_only_the_rest(
+    tmp_path, survey_scene, model_dir, monkeypatch
+):
+    """The tiles take the quicklook's samples while their pixels are in memory (stored with
+    each tile); the picture then reads only what no tile covers (its margin around the AOI),
+    and is the picture read from the scene alone, pixel for pixel."""
+    import pyogrio
+
+    import pipeline.job.outputs as outputs
+    import pipeline.report.sampling as sampling_module
+    from pipeline.job.plan import plan_job
+    from pipeline.job.tiledata import PICTURE_TAG
+
+    monkeypatch.setattr(outputs, "QUICKLOOK_SIZE", 60)  # a 352 px window sampled, not averaged
+    read_px: list[int] = []  # scene pixels the quicklook's sampling reads
+    sampling: list[bool] = []
+    real_read, real_sample = rasterio.io.DatasetReader.read, sampling_module._sample
+
+    def counting_read(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        window = kwargs.get("window")
+        if sampling and window is not None:
+            read_px.append(int(window.width * window.height))
+        return real_read(self, *args, **kwargs)
+
+    def counting_sample(*args, **kwargs):  # type: ignore[no-untyped-def]
+        sampling.append(True)
+        try:
+            return real_sample(*args, **kwargs)
+        finally:
+            sampling.clear()
+
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    with rasterio.open(survey_scene.scene) as src:  # an AOI inside the scene: a margin to read
+        left, bottom, right, top = src.bounds
+        dx, dy = (right - left) / 4, (top - bottom) / 4
+        inner = box(left + dx, bottom + dy, right - dx, top - dy)
+        gpd.GeoDataFrame(geometry=[inner], crs=src.crs.to_wkt()).to_file(tmp_path / "aoi.gpkg")
+    request = _request(survey_scene, model_dir, tmp_path / "out", executor="local", tile_size=128)
+    request = request.model_copy(update={"aoi": str(tmp_path / "aoi.gpkg")})
+    plan = plan_job(request)
+    picture = outputs.picture_lattice(plan)
+    assert picture is not None
+    kept: dict[str, str] = {}
+    real_put = outputs.tile_metadata
+
+    def kept_tags(folder, tile_id):  # type: ignore[no-untyped-def]
+        tags = real_put(folder, tile_id)
+        if tags and PICTURE_TAG in tags:
+            kept[tile_id] = tags[PICTURE_TAG]
+        return tags
+
+    monkeypatch.setattr(outputs, "tile_metadata", kept_tags)
+    monkeypatch.setattr(rasterio.io.DatasetReader, "read", counting_read)
+    monkeypatch.setattr(sampling_module, "_sample", counting_sample)
+    run_job(request, plan)
+    with_tiles = sum(read_px)
+    assert len(kept) >= len(plan.tiles) // 2  # the tiles' files carried their samples
+    assert all(picture.known(v) is not None for v in kept.values())
+    frame = pyogrio.read_dataframe(tmp_path / "out" / "detections.gpkg", layer="detections")
+    read_px.clear()
+    alone = tmp_path / "alone.png"
+    outputs.write_quicklook(plan, frame, alone)  # no tiles: every sample from the scene
+    assert alone.read_bytes() == (tmp_path / "out" / "quicklook.png").read_bytes()
+    # the margin only: a tenth of the window's pixels (and a little more: whole block rows)
+    assert 0 < with_tiles < 0.5 * sum(read_px)
