@@ -7,6 +7,7 @@ import itertools
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from models import (
     FCN32s,
@@ -78,6 +79,33 @@ def test_strided_convolutions_and_poolings_stream():
     ).eval()
     _random_bn(chain)
     _same(chain, torch.randn(1, 3, 173, 41), budget=8 * 41 * 4 * 10)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_non_overlapping_max_pooling_of_views_is_max_pool2d_exactly(k, channels_last):
+    from models.streaming import _max_of_views, _tiling_pool
+
+    torch.manual_seed(k)
+    x = torch.randn(2, 16, 37, 53)  # sizes no multiple of k: floor mode drops the rest
+    x[0, 3, 5, 7] = float("nan")
+    x[1, 0, :k, :k] = float("-inf")
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    want = F.max_pool2d(x, k)
+    got = _max_of_views(x, k)
+    assert got.shape == want.shape
+    assert torch.equal(got.isnan(), want.isnan())
+    assert torch.equal(got.nan_to_num(), want.nan_to_num())
+    assert _tiling_pool(nn.MaxPool2d(k)) and _tiling_pool(nn.MaxPool2d((k, k), stride=k))
+    for other in (
+        nn.MaxPool2d(3, stride=2),
+        nn.MaxPool2d(2, padding=1),
+        nn.MaxPool2d(2, dilation=2),
+        nn.MaxPool2d(2, ceil_mode=True),
+        nn.MaxPool2d((2, 3)),
+    ):
+        assert not _tiling_pool(other)
 
 
 def test_the_shortest_stripes_still_give_the_values():
