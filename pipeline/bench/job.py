@@ -78,15 +78,12 @@ def bare_model(
 ) -> dict[str, Any]:
     """The model alone: forward passes over a ``tile`` x ``tile`` input, Mpx/s of input
     (``threads``: torch's CPU threads, default all cores; ``streamed``: row-streamed, as the
-    job's CPU actors run it, in a process that keeps its freed memory (``keep_freed_memory``),
-    else the network's own forward pass in a process as it comes)."""
+    job's CPU actors run it, else the network's own forward pass)."""
     import torch
 
-    from ..job.predict import TilePredictor, keep_freed_memory
+    from ..job.predict import TilePredictor
 
     predictor = TilePredictor(model, device=device, threads=threads, streamed=streamed)
-    if streamed and predictor.device.type == "cpu":
-        keep_freed_memory()  # as the job's model processes do
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (len(predictor.card.bands), tile, tile)).astype(np.float32)
     valid = np.ones((tile, tile), bool)

@@ -22,7 +22,6 @@ from .vectorize import encode_pieces, tile_pieces
 if TYPE_CHECKING:
     from .predict import TilePredictor
 
-
 __all__ = [
     "GROUP_SIDE",
     "ExecStats",
@@ -161,10 +160,6 @@ def execute_local(
     ``lattice`` (all the job's tiles; default ``tiles``), else ``batch`` tiles at a time."""
     start = time.perf_counter()
     predictor = work.predictor(device)
-    if predictor.device.type == "cpu":
-        from .predict import keep_freed_memory  # torch: imported with the predictor
-
-        keep_freed_memory()
     stats = ExecStats(executor="local", device=str(predictor.device))
     side = group_side(str(predictor.device), work, batch)
     with progress(len(tiles), "tiles") as advance:
@@ -195,10 +190,6 @@ class _PredictorActor:
     def __init__(self, work: Workload, device: str, threads: int) -> None:
         self.work = work
         self.predictor = work.predictor(device, threads)
-        if self.predictor.device.type == "cpu":
-            from .predict import keep_freed_memory  # torch: imported with the predictor
-
-            keep_freed_memory()  # a process that does nothing but run the model
 
     def device(self) -> str:
         return str(self.predictor.device)

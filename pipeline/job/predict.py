@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import threading
 
@@ -27,7 +26,6 @@ __all__ = [
     "TileInput",
     "TilePredictor",
     "TileResult",
-    "keep_freed_memory",
     "read_tile",
     "saliency_class",
     "upsample_heatmap",
@@ -36,22 +34,6 @@ __all__ = [
 
 #: held while a model is loaded and made dense (jobs of a survey load theirs in threads).
 _BUILD = threading.Lock()
-
-
-def keep_freed_memory() -> bool:
-    """Make glibc keep freed blocks of up to 256 MB in this process instead of handing them
-    back to the kernel: a CPU model allocates and frees the same activations pass after pass,
-    and with glibc's defaults every pass faults them in again, page by page, zeroed (measured
-    on a 2104 px window: 60,000 to 90,000 page faults and 0.1 to 0.18 s of kernel time per
-    pass; none with this). Memory stays at the process's peak. Returns whether it was set
-    (False where the C library is not glibc)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(mallopt(m_mmap_threshold, 256 << 20)) and bool(mallopt(m_trim_threshold, 1 << 30))
 
 
 def upsample_heatmap(

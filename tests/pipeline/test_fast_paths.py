@@ -190,32 +190,3 @@ def test_a_scene_without_overviews_is_sampled_for_its_picture(tmp_path):
     inside[8:32, 8:42] = False
     diff = np.abs(rgb.transpose(2, 0, 1).astype(int) - full)[:, inside]
     assert diff.mean() < 6
-
-
-@pytest.mark.parametrize("keep", [False, True])
-def test_a_model_process_keeps_its_freed_memory(keep):
-    """After ``keep_freed_memory`` a block allocated, freed and allocated again (a pass's
-    activations, every pass) comes back without faulting its pages in again."""
-    import subprocess
-    import sys
-
-    code = f"""
-import resource, torch
-from pipeline.job.predict import keep_freed_memory
-if {keep}:
-    assert keep_freed_memory()
-for _ in range(2):
-    a = torch.ones(100 << 20, dtype=torch.uint8)  # 100 MB: beyond glibc's mmap threshold
-    del a
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(3):
-    a = torch.ones(100 << 20, dtype=torch.uint8)
-    del a
-print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-"""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    faults = int(out.stdout.strip())
-    if keep:
-        assert faults < 500
-    else:  # glibc's default: the pages come from the kernel again, every time
-        assert faults > 3 * 20000
