@@ -142,8 +142,11 @@ def bench_job(
     device: str = "cpu",
     model: str | None = None,
     tile_size: int = 1024,
+    repeat: int = 1,
 ) -> dict[str, Any]:
-    """Jobs of each size in Mpx over one scene, with the bare model measured around them."""
+    """Jobs of each size in Mpx over one scene (each ``repeat`` times, the fastest counting),
+    with the bare model measured around them (the better of before and after counting: on a
+    shared machine noise only slows things down)."""
     work.mkdir(parents=True, exist_ok=True)
     sides = [round(math.sqrt(mpx) * 1000 / GSD) for mpx in sizes]
     scene, model = _prepare(work, model, max(sides))
@@ -160,37 +163,44 @@ def bench_job(
         return out
 
     before = bare()
+    runs: dict[int, list[dict[str, Any]]] = {side: [] for side in sides}
+    for _ in range(repeat):
+        for side in sides:
+            aoi = corner_aoi(scene, side, work / f"aoi-{side}.gpkg")
+            out = work / f"job-{side}"
+            # --device cpu on a GPU machine: hide the GPU from the job
+            env = {"CUDA_VISIBLE_DEVICES": ""} if cpu else None
+            run = measure(["run", "--no-prefect", "--aoi", str(aoi), "--scenes", str(scene),
+                           "--model", model, "--out", str(out), "--overwrite",
+                           "--tile-size", str(tile_size)], env)  # fmt: skip
+            record = json.loads((out / "run.json").read_text())
+            px = record["grid"]["width"] * record["grid"]["height"]
+            runs[side].append(
+                {
+                    "grid_megapixels": round(px / 1e6, 1),
+                    "scene": f"the top-left {side} x {side} px of a synthetic 1 m scene",
+                    "seconds": run["seconds"],
+                    "megapixels_per_second": round(px / 1e6 / run["seconds"], 3),
+                    "peak_pss_gb": run["peak_pss_gb"],
+                    "timings_s": record["timings_s"],
+                    "execution": record["execution"],
+                    "detections": record["detections"],
+                }
+            )
     jobs = []
     for side in sides:
-        aoi = corner_aoi(scene, side, work / f"aoi-{side}.gpkg")
-        out = work / f"job-{side}"
-        # --device cpu on a GPU machine: hide the GPU from the job
-        env = {"CUDA_VISIBLE_DEVICES": ""} if cpu else None
-        run = measure(["run", "--no-prefect", "--aoi", str(aoi), "--scenes", str(scene),
-                       "--model", model, "--out", str(out), "--overwrite",
-                       "--tile-size", str(tile_size)], env)  # fmt: skip
-        record = json.loads((out / "run.json").read_text())
-        px = record["grid"]["width"] * record["grid"]["height"]
-        jobs.append(
-            {
-                "grid_megapixels": round(px / 1e6, 1),
-                "scene": f"the top-left {side} x {side} px of a synthetic 1 m scene",
-                "seconds": run["seconds"],
-                "megapixels_per_second": round(px / 1e6 / run["seconds"], 3),
-                "peak_pss_gb": run["peak_pss_gb"],
-                "timings_s": record["timings_s"],
-                "execution": record["execution"],
-                "detections": record["detections"],
-            }
-        )
+        fastest = dict(min(runs[side], key=lambda r: r["seconds"]))
+        fastest["runs_s"] = [r["seconds"] for r in runs[side]]
+        fastest["peak_pss_gb"] = max(r["peak_pss_gb"] for r in runs[side])  # memory: the worst
+        jobs.append(fastest)
     after = bare()
 
-    def mean(key: str) -> float:
-        return (before[key]["megapixels_per_second"] + after[key]["megapixels_per_second"]) / 2
+    def best(key: str) -> float:
+        return max(before[key]["megapixels_per_second"], after[key]["megapixels_per_second"])
 
-    reference = mean("all_cores")
+    reference = best("all_cores")
     others = ["per_core", "all_cores_streamed", "per_core_streamed"] if cpu else []
-    rates = {key: mean(key) for key in others}
+    rates = {key: best(key) for key in others}
     for job in jobs:
         job["ratio_to_bare_model"] = round(job["megapixels_per_second"] / reference, 3)
         for key, rate in rates.items():
@@ -211,15 +221,16 @@ def bench_job(
             "what": "TilePredictor.heatmap on one tile-sized input: the network's own forward "
             "pass (all_cores: the goal's reference) and row-streamed (models.row_streamed, as "
             "the job's CPU actors evaluate it); all cores in one process, or one "
-            "single-threaded process per core; Mpx/s of input, the mean of before and after",
+            "single-threaded process per core; Mpx/s of input, the better of before and after",
             "megapixels_per_second": round(reference, 3),
             **{f"{key}_megapixels_per_second": round(rate, 3) for key, rate in rates.items()},
         },
         "jobs": jobs,
         "throughput": {
             "what": "job Mpx/s (command wall time: interpreter start, plan, Ray, tiles, COGs, "
-            "vectorizing, quicklook, report, publishing) over the bare model's Mpx/s in one "
-            "process on all cores, largest scene",
+            "vectorizing, quicklook, report, publishing; the fastest of the runs) over the bare "
+            "model's Mpx/s in one process on all cores (the better of before and after), "
+            "largest scene",
             "ratio": large["ratio_to_bare_model"],
             **{f"ratio_to_bare_model_{key}": large[f"ratio_to_bare_model_{key}"] for key in rates},
             "goal": 0.8 if cpu else 0.7,

@@ -33,6 +33,8 @@ def _bench_folder() -> Path:
 @click.option("--model", type=click.Path(), default=None,
               help="Model of the job benchmark (default: train the patch defaults at 1 m).")  # fmt: skip
 @click.option("--tile-size", type=int, default=1024, show_default=True)
+@click.option("--repeat", type=int, default=1, show_default=True,
+              help="Runs of each job; the fastest counts (a shared machine's noise only slows).")  # fmt: skip
 def bench_cmd(
     what: tuple[str, ...],
     out: str | None,
@@ -41,6 +43,7 @@ def bench_cmd(
     sizes: str,
     model: str | None,
     tile_size: int,
+    repeat: int,
 ) -> None:
     """Run benchmarks: job (end to end vs the bare model, memory vs scene size), models,
     training, survey (WHAT; default job; all = job, models, training)."""
@@ -58,12 +61,14 @@ def bench_cmd(
         raise InputError(f"--sizes: give whole Mpx, comma-separated (got {sizes!r})") from None
     if not size_list or min(size_list) <= 0:
         raise InputError(f"--sizes: give positive sizes in Mpx (got {sizes!r})")
+    if repeat < 1:
+        raise InputError(f"--repeat: give at least 1 (got {repeat})")
     results = Path(out) if out else _bench_folder() / "results"
     results.mkdir(parents=True, exist_ok=True)
     if "job" in chosen:
         from ..bench.job import bench_job
 
-        report = bench_job(Path(work) / "job", sorted(size_list), device, model, tile_size)
+        report = bench_job(Path(work) / "job", sorted(size_list), device, model, tile_size, repeat)
         report["command"] = "wastewatch " + " ".join(sys.argv[1:])
         path = results / f"job-{device}.json"
         path.write_text(json.dumps(report, indent=2) + "\n")

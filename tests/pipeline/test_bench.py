@@ -17,6 +17,11 @@ def test_bad_sizes_are_one_line(tmp_path, sizes):
     assert_bad_input(proc, "--sizes")
 
 
+def test_a_repeat_below_one_is_one_line(tmp_path):
+    proc = wastewatch("bench", "job", "--repeat", "0", "--work", str(tmp_path))
+    assert_bad_input(proc, "--repeat")
+
+
 def test_cuda_without_a_gpu_is_one_line(tmp_path):
     import torch
 
