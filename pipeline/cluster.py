@@ -10,7 +10,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GDAL_CACHE_MB", "bounded_gdal_cache", "cpu_actors_per_job", "ray_session", "state_dir"]
+__all__ = [
+    "GDAL_CACHE_MB",
+    "await_ray_stop",
+    "bounded_gdal_cache",
+    "cpu_actors_per_job",
+    "ray_session",
+    "state_dir",
+]
 
 log = logging.getLogger("wastewatch")
 _CHDIR = threading.Lock()
@@ -55,10 +62,14 @@ def _neutral_cwd() -> Iterator[None]:
             os.chdir(here)
 
 
-def _await_stop() -> None:
+def await_ray_stop() -> None:
     """Wait for a Ray shut down in the background to be gone."""
-    while _STOPPING:
-        _STOPPING.pop().join()
+    while True:
+        try:
+            stop = _STOPPING.pop()
+        except IndexError:  # none left (or another thread took the last one)
+            return
+        stop.join()
 
 
 @contextmanager
@@ -77,7 +88,7 @@ def ray_session(
     """
     import ray
 
-    _await_stop()
+    await_ray_stop()
     if ray.is_initialized():
         yield ray
         return

@@ -66,6 +66,9 @@ def ray_local():
     """One real local Ray for the whole session (start-up costs about 5 s)."""
     import ray
 
+    from pipeline.cluster import await_ray_stop
+
+    await_ray_stop()  # a job's own local Ray may still be stopping behind it
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()

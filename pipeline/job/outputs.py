@@ -101,12 +101,18 @@ def _quicklook_bounds(plan: JobPlan, aoi: gpd.GeoSeries) -> tuple[float, float, 
 def picture_lattice(plan: JobPlan) -> PictureLattice | None:
     """The quicklook's samples for the job's tiles to take while they have the scene's pixels
     in memory (its picture then reads only what no tile covers: the margin, tiles outside the
-    AOI), or None when the picture is read from the scene alone: a scene not on the grid's
-    pixel lattice, not 8-bit RGB, with overviews, or a picture sampled no finer than 4 pixels.
+    AOI), or None when the picture is read from the scene alone: several scenes (the tiles
+    see their mosaic), a scene not on the grid's pixel lattice, not 8-bit RGB (or with more
+    bands and a nodata value: its tiles' validity is that of every band), with overviews, or a
+    picture sampled no finer than 4 pixels.
     """
+    if len(plan.scenes) != 1:  # tiles see a mosaic of the scenes, the picture the newest
+        return None
     scene = plan.scenes[0]
     offset = grid_offset(scene, plan.grid)
     if offset is None or scene.dtype != "uint8" or scene.count < 3 or len(plan.card.bands) < 3:
+        return None
+    if scene.count > 3 and scene.nodata is not None:  # a tile's validity looks at every band
         return None
     aoi = gpd.GeoSeries([plan.aoi], crs=plan.grid.crs).to_crs(CRS.from_wkt(scene.crs))
     with rasterio.open(scene.path) as src:

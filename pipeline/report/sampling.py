@@ -14,6 +14,11 @@ from rasterio.enums import MaskFlags, Resampling
 
 __all__ = ["SampleLattice", "Samples", "picture_window", "read_rgb", "sample_lattice"]
 
+#: source rows of a strip of the scene read for a picture, at most twice this
+_STRIP_ROWS = 512
+#: pixels of bands 1-3 read at once for a picture, at most about this (bytes)
+_READ_BYTES = 32 << 20
+
 
 @dataclass(frozen=True)
 class SampleLattice:
@@ -191,32 +196,39 @@ def _sample(
     if have.all():
         return data, valid
     rows, cols = lattice.pixel_rows(), lattice.pixel_cols()
-    block = src.block_shapes[0][0]
+    block_h, block_w = src.block_shapes[0]
+    # strips of whole block rows (at most _STRIP_ROWS tall: a scene stored as one strip is
+    # not read whole), each read in chunks of whole block columns of at most _READ_BYTES
+    unit = max(1, min(block_h, _STRIP_ROWS))
     nodata = all(MaskFlags.nodata in flags for flags in src.mask_flag_enums[:3])
     every = all(flags == [MaskFlags.all_valid] for flags in src.mask_flag_enums[:3])
     with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
         o0 = 0
         while o0 < h:
-            # the samples of the block rows from this sample's on: whole blocks, read once
-            top = int(rows[o0]) // block * block
-            o1 = int(np.searchsorted(rows, top + 2 * block, side="left"))
-            o1 = max(o1, o0 + 1)
+            top = int(rows[o0]) // unit * unit
+            o1 = max(int(np.searchsorted(rows, top + 2 * unit, side="left")), o0 + 1)
             for (a, b), (v0, v1) in _missing_rectangles(~have[o0:o1]):
                 a, b = a + o0, b + o0
                 r0, r1 = int(rows[a]), int(rows[b - 1]) + 1
-                c0, c1 = int(cols[v0]), int(cols[v1 - 1]) + 1
-                part_win = rasterio.windows.Window(c0, r0, c1 - c0, r1 - r0)
-                part = src.read(indexes=[1, 2, 3], window=part_win)
-                rr, cc = rows[a:b] - r0, cols[v0:v1] - c0
-                got = part[:, rr][:, :, cc]
-                if nodata:  # GDAL's nodata mask, from the samples themselves
-                    ok = (got != src.nodata).any(axis=0)
-                elif every:
-                    ok = np.ones(got.shape[1:], bool)
-                else:
-                    ok = (src.dataset_mask(window=part_win) > 0)[rr][:, cc]
-                data[:, a:b, v0:v1] = got
-                valid[a:b, v0:v1] = ok
+                span = max(block_w, _READ_BYTES // (3 * (r1 - r0)) // block_w * block_w)
+                while v0 < v1:
+                    c0 = int(cols[v0])
+                    end = int(np.searchsorted(cols, (c0 // span + 1) * span, side="left"))
+                    end = min(max(end, v0 + 1), v1)
+                    c1 = int(cols[end - 1]) + 1
+                    part_win = rasterio.windows.Window(c0, r0, c1 - c0, r1 - r0)
+                    part = src.read(indexes=[1, 2, 3], window=part_win)
+                    rr, cc = rows[a:b] - r0, cols[v0:end] - c0
+                    got = part[:, rr][:, :, cc]
+                    if nodata:  # GDAL's nodata mask, from the samples themselves
+                        ok = (got != src.nodata).any(axis=0)
+                    elif every:
+                        ok = np.ones(got.shape[1:], bool)
+                    else:
+                        ok = (src.dataset_mask(window=part_win) > 0)[rr][:, cc]
+                    data[:, a:b, v0:end] = got
+                    valid[a:b, v0:end] = ok
+                    v0 = end
             o0 = o1
     return data, valid
 

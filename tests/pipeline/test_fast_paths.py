@@ -190,3 +190,40 @@ def test_a_scene_without_overviews_is_sampled_for_its_picture(tmp_path):
     inside[8:32, 8:42] = False
     diff = np.abs(rgb.transpose(2, 0, 1).astype(int) - full)[:, inside]
     assert diff.mean() < 6
+
+
+def test_a_picture_s_samples_are_the_same_read_in_small_pieces_or_partly_known(
+    tmp_path, monkeypatch
+):
+    """However the scene is cut for reading (strips, column chunks) and whichever samples are
+    known already, a sampled picture has the same pixels."""
+    from affine import Affine
+
+    import pipeline.report.sampling as sampling
+
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(1, 256, (3, 1300, 1100)).astype(np.uint8)
+    pixels[:, 400:520, 600:900] = 0  # nodata
+    path = tmp_path / "s.tif"
+    with rasterio.open(
+        path, "w", driver="GTiff", width=1100, height=1300, count=3, dtype="uint8", nodata=0,
+        crs="EPSG:32632", transform=Affine(1, 0, 500000, 0, -1, 5000000), tiled=True,
+        blockxsize=128, blockysize=128,
+    ) as dst:  # fmt: skip
+        dst.write(pixels)
+    with rasterio.open(path) as src:
+        window = Window(37, 51, 1000, 1200)
+        lattice = sampling.sample_lattice(src, window, (120, 100))
+        assert lattice is not None
+        whole, whole_valid = sampling._sample(src, lattice, [])
+        rows, cols = lattice.pixel_rows(), lattice.pixel_cols()
+        assert np.array_equal(whole, pixels[:, rows][:, :, cols])  # the lattice's own pixels
+        # a holder of part of the raster (a tile) takes its samples
+        part = Window(300, 200, 500, 700)
+        taken = lattice.take(part, pixels.astype(np.float32), pixels.all(axis=0), (0, 0))
+        assert taken is not None
+        again = sampling.Samples.decode(taken.encode())
+        monkeypatch.setattr(sampling, "_READ_BYTES", 3 * 64 * 128)
+        monkeypatch.setattr(sampling, "_STRIP_ROWS", 64)
+        small, small_valid = sampling._sample(src, lattice, [again])
+    assert np.array_equal(small, whole) and np.array_equal(small_valid, whole_valid)
