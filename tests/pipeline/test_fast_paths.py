@@ -161,10 +161,23 @@ def test_each_actor_works_through_its_own_run_then_takes_the_far_end_of_the_long
     assert sorted(got) == [1, 2, 5, 6, 7] and taken[-1] is None
 
 
+def _rgb_tif(path, pixels, block):  # type: ignore[no-untyped-def]
+    """A tiled 8-bit RGB GeoTIFF (nodata 0, 1 m UTM pixels) of ``pixels`` (3, h, w)."""
+    from affine import Affine
+
+    _, h, w = pixels.shape
+    with rasterio.open(
+        path, "w", driver="GTiff", width=w, height=h, count=3, dtype="uint8", nodata=0,
+        crs="EPSG:32632", transform=Affine(1, 0, 500000, 0, -1, 5000000), tiled=True,
+        blockxsize=block, blockysize=block,
+    ) as dst:  # fmt: skip
+        dst.write(pixels)
+    return path
+
+
 def test_a_scene_without_overviews_is_sampled_for_its_picture(tmp_path):
     """Strips sampled at twice the picture's size and averaged 2 x 2 give what GDAL's average
     over every pixel gives, give or take the texture; nodata stays white."""
-    from affine import Affine
 
     from pipeline.report.sampling import read_rgb
 
@@ -173,13 +186,7 @@ def test_a_scene_without_overviews_is_sampled_for_its_picture(tmp_path):
     smooth = np.stack([(x / 4) % 256, (y / 5) % 256, ((x + y) / 9) % 256]).astype(np.uint8)
     noisy = np.clip(smooth + rng.integers(-20, 21, smooth.shape), 1, 255).astype(np.uint8)
     noisy[:, 100:300, 100:400] = 0  # nodata
-    path = tmp_path / "s.tif"
-    with rasterio.open(
-        path, "w", driver="GTiff", width=1000, height=1200, count=3, dtype="uint8", nodata=0,
-        crs="EPSG:32632", transform=Affine(1, 0, 500000, 0, -1, 5000000), tiled=True,
-        blockxsize=256, blockysize=256,
-    ) as dst:  # fmt: skip
-        dst.write(noisy)
+    path = _rgb_tif(tmp_path / "s.tif", noisy, block=256)
     with rasterio.open(path) as src:
         assert not src.overviews(1)
         rgb, transform = read_rgb(src, None, (120, 100))
@@ -197,20 +204,13 @@ def test_a_picture_s_samples_are_the_same_read_in_small_pieces_or_partly_known(
 ):
     """However the scene is cut for reading (strips, column chunks) and whichever samples are
     known already, a sampled picture has the same pixels."""
-    from affine import Affine
 
     import pipeline.report.sampling as sampling
 
     rng = np.random.default_rng(1)
     pixels = rng.integers(1, 256, (3, 1300, 1100)).astype(np.uint8)
     pixels[:, 400:520, 600:900] = 0  # nodata
-    path = tmp_path / "s.tif"
-    with rasterio.open(
-        path, "w", driver="GTiff", width=1100, height=1300, count=3, dtype="uint8", nodata=0,
-        crs="EPSG:32632", transform=Affine(1, 0, 500000, 0, -1, 5000000), tiled=True,
-        blockxsize=128, blockysize=128,
-    ) as dst:  # fmt: skip
-        dst.write(pixels)
+    path = _rgb_tif(tmp_path / "s.tif", pixels, block=128)
     with rasterio.open(path) as src:
         window = Window(37, 51, 1000, 1200)
         lattice = sampling.sample_lattice(src, window, (120, 100))
