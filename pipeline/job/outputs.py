@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import geopandas as gpd
 import rasterio
 from pyproj import CRS
 
-from ..geo import CONFIDENCE_CATEGORIES, detections_qml, grid_offset, tile_metadata
+from ..geo import CONFIDENCE_CATEGORIES, detections_qml, grid_offset
 from ..report import Overlay, SiteTable, quicklook, site_chips, write_report
 from ..report.sampling import Samples, picture_window, sample_lattice
 from .detections import CONFIDENCE_LEVELS
@@ -28,7 +29,6 @@ __all__ = [
     "aoi_title",
     "detections_style",
     "picture_lattice",
-    "report_chips",
     "write_job_report",
     "write_quicklook",
 ]
@@ -128,19 +128,19 @@ def write_quicklook(
     plan: JobPlan,
     frame: gpd.GeoDataFrame,
     path: str | os.PathLike[str],
-    stage: str | os.PathLike[str] | None = None,
+    tags: Mapping[str, dict[str, str] | None] | None = None,
 ) -> Path:
     """The newest scene, decimated, with the AOI and the sites outlined by confidence and
     labelled with their rank; title (AOI, date), legend and scale bar. The samples the tiles
-    of ``stage`` took (:func:`picture_lattice`) are not read again."""
+    took (:func:`picture_lattice`), found in their ``tags`` (``tile_metadata`` of each tile),
+    are not read again."""
     scene, sites = _scene_frame(plan, frame)
     aoi = gpd.GeoSeries([plan.aoi], crs=plan.grid.crs).to_crs(sites.crs)
     known: list[Samples] = []
-    picture = picture_lattice(plan) if stage is not None else None
-    if picture is not None:
+    picture = picture_lattice(plan) if tags is not None else None
+    if picture is not None and tags is not None:
         for tile in plan.tiles:
-            tags = tile_metadata(stage, tile.id) or {}  # type: ignore[arg-type]
-            got = picture.known(tags.get(PICTURE_TAG))
+            got = picture.known((tags.get(tile.id) or {}).get(PICTURE_TAG))
             if got is not None:
                 known.append(got)
     layers = [Overlay(list(aoi), _AOI_COLOUR, "AOI")]
@@ -166,7 +166,7 @@ def write_quicklook(
     )
 
 
-def report_chips(plan: JobPlan, frame: gpd.GeoDataFrame) -> list[bytes | None]:
+def _report_chips(plan: JobPlan, frame: gpd.GeoDataFrame) -> list[bytes | None]:
     """The report's picture of each of the first ``MAX_CHIPS`` sites: a PNG chip of the newest
     scene with the site outlined in its confidence's colour."""
     scene, sites = _scene_frame(plan, frame)
@@ -216,7 +216,7 @@ def write_job_report(
                 f"({ex['executor']}, {ex['device']})",
             )
         )
-    chips = report_chips(plan, frame)
+    chips = _report_chips(plan, frame)
     wgs = frame.to_crs(4326).geometry.representative_point() if len(frame) else []
     rows = [
         [

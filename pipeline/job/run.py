@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pyogrio
 from ..geo import (
     RasterWriter,
     geojson_precision,
+    tile_metadata,
     work_rasters,
     write_cogs,
     write_geojson,
@@ -149,17 +151,27 @@ def finish_outputs(plan: JobPlan, stage: str | os.PathLike[str], stats: ExecStat
     return n
 
 
+def _tile_tags(plan: JobPlan, stage: str | os.PathLike[str]) -> dict[str, dict[str, str] | None]:
+    """Each tile's tags (its pieces and its quicklook samples), read once for both."""
+    return {t.id: tile_metadata(stage, t.id) for t in plan.tiles}
+
+
 def _detections(stage: str | os.PathLike[str]) -> gpd.GeoDataFrame:
     return pyogrio.read_dataframe(Path(stage) / DETECTIONS_GPKG, layer="detections")
 
 
 def picture(
-    plan: JobPlan, stage: str | os.PathLike[str], frame: gpd.GeoDataFrame | None = None
+    plan: JobPlan,
+    stage: str | os.PathLike[str],
+    frame: gpd.GeoDataFrame | None = None,
+    tags: Mapping[str, dict[str, str] | None] | None = None,
 ) -> Path:
-    """Write ``quicklook.png`` of the sites (``frame``, default the staged detections)."""
+    """Write ``quicklook.png`` of the sites (``frame``, default the staged detections), with
+    the samples the tiles took (their ``tags``, read here if None)."""
     start = time.perf_counter()
     sites = _detections(stage) if frame is None else frame
-    path = write_quicklook(plan, sites, Path(stage) / QUICKLOOK, stage)
+    tags = _tile_tags(plan, stage) if tags is None else tags
+    path = write_quicklook(plan, sites, Path(stage) / QUICKLOOK, tags)
     plan.timings["quicklook_s"] = round(time.perf_counter() - start, 3)
     return path
 
@@ -174,6 +186,7 @@ def extract_detections(plan: JobPlan, stage: str | os.PathLike[str]) -> int:
     start = time.perf_counter()
     folder = Path(stage)
     probabilities, _ = work_rasters(folder)
+    tags = _tile_tags(plan, folder)  # read once: the pieces here, the samples for the picture
     sites = vectorize(
         folder,
         probabilities,
@@ -182,6 +195,7 @@ def extract_detections(plan: JobPlan, stage: str | os.PathLike[str]) -> int:
         plan.card.classes,
         plan.aoi,
         min_area_m2=plan.request.min_area_m2,
+        tags=tags,
     )
     frame = detections_frame(
         sites,
@@ -198,7 +212,7 @@ def extract_detections(plan: JobPlan, stage: str | os.PathLike[str]) -> int:
     write_gpkg(frame, folder / DETECTIONS_GPKG, dates=("survey_date",), style=style)
     write_qml(folder / DETECTIONS_STYLE, style)  # QGIS loads it with detections.geojson
     plan.timings["vectorize_s"] = round(time.perf_counter() - start, 3)
-    picture(plan, stage, frame)
+    picture(plan, stage, frame, tags)
     return len(frame)
 
 

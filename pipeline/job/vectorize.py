@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -159,6 +159,7 @@ def vectorize(
     aoi: BaseGeometry | None,
     min_area_m2: float = 50.0,
     simplify_px: float = 1.0,
+    tags: Mapping[str, dict[str, str] | None] | None = None,
 ) -> list[Site]:
     """Sites of every foreground class, from the pieces the tiles were stored with.
 
@@ -172,11 +173,15 @@ def vectorize(
         aoi: clip to this area (grid CRS).
         min_area_m2: drop sites smaller than this after clipping.
         simplify_px: simplification tolerance in pixels.
+        tags: each tile's tags (``tile_metadata``), when the caller has read them already.
 
     Returns:
         Sites, unordered.
     """
-    stored = [_stored_pieces(stage, tile.id) for tile in tiles]
+    stored = [
+        _stored_pieces(stage, t.id, tags[t.id] if tags is not None else tile_metadata(stage, t.id))
+        for t in tiles
+    ]
     tolerance = simplify_px * grid.resolution
     sites: list[Site] = []
     with rasterio.open(probabilities_path) as prob:
@@ -193,8 +198,9 @@ def vectorize(
     return sites
 
 
-def _stored_pieces(stage: str | os.PathLike[str], tile_id: str) -> list[Piece]:
-    tags = tile_metadata(stage, tile_id)
+def _stored_pieces(
+    stage: str | os.PathLike[str], tile_id: str, tags: dict[str, str] | None
+) -> list[Piece]:
     if tags is None:  # a tile with no valid pixel
         return []
     if PIECES_TAG not in tags:

@@ -292,7 +292,9 @@ def test_the_quicklook_takes_the_tiles_samples_and_reads_only_the_rest(
     picture = outputs.picture_lattice(plan)
     assert picture is not None
     kept: dict[str, str] = {}
-    real_put = outputs.tile_metadata
+    import pipeline.job.run as run_module
+
+    real_put = run_module.tile_metadata  # the tiles' tags, read once for pieces and picture
 
     def kept_tags(folder, tile_id):  # type: ignore[no-untyped-def]
         tags = real_put(folder, tile_id)
@@ -300,7 +302,7 @@ def test_the_quicklook_takes_the_tiles_samples_and_reads_only_the_rest(
             kept[tile_id] = tags[PICTURE_TAG]
         return tags
 
-    monkeypatch.setattr(outputs, "tile_metadata", kept_tags)
+    monkeypatch.setattr(run_module, "tile_metadata", kept_tags)
     monkeypatch.setattr(rasterio.io.DatasetReader, "read", counting_read)
     monkeypatch.setattr(sampling_module, "_sample", counting_sample)
     run_job(request, plan)
