@@ -227,3 +227,19 @@ def test_a_picture_s_samples_are_the_same_read_in_small_pieces_or_partly_known(
         monkeypatch.setattr(sampling, "_STRIP_ROWS", 64)
         small, small_valid = sampling._sample(src, lattice, [again])
     assert np.array_equal(small, whole) and np.array_equal(small_valid, whole_valid)
+
+
+def test_samples_of_another_lattice_are_not_taken():
+    """A tile's stored samples name their lattice: those of other code or inputs are ignored."""
+    from pipeline.job.tiledata import PictureLattice, TileInput
+    from pipeline.report.sampling import SampleLattice
+
+    lattice = SampleLattice(0, 0, 5.0, 5.0, 40, 40)
+    tile = plan_tiles(GeoBox.from_bounds((0, 0, 200, 200), 1.0, CRS.from_epsg(32632)), 100, 0, 1)[0]
+    item = TileInput(tile, np.full((3, 100, 100), 7, np.float32), np.ones((100, 100), bool), None)  # type: ignore[arg-type]
+    text = PictureLattice(lattice, "aaaa").take(item)
+    assert text is not None
+    got = PictureLattice(lattice, "aaaa").known(text)
+    assert got is not None and (got.rgb == 7).all() and got.valid.shape == (20, 20)
+    assert PictureLattice(lattice, "bbbb").known(text) is None
+    assert PictureLattice(lattice, "aaaa").known(None) is None
