@@ -29,6 +29,7 @@ __all__ = [
     "aoi_title",
     "detections_style",
     "picture_lattice",
+    "report_chips",
     "write_job_report",
     "write_quicklook",
 ]
@@ -166,9 +167,11 @@ def write_quicklook(
     )
 
 
-def _report_chips(plan: JobPlan, frame: gpd.GeoDataFrame) -> list[bytes | None]:
-    """The report's picture of each of the first ``MAX_CHIPS`` sites: a PNG chip of the newest
-    scene with the site outlined in its confidence's colour."""
+def report_chips(plan: JobPlan, frame: gpd.GeoDataFrame) -> list[bytes | None]:
+    """The report's picture of each of the first ``MAX_CHIPS`` sites of ``frame`` (the job's
+    detections): a PNG chip of the newest scene with the site outlined in its confidence's
+    colour. GDAL reads and PNG encoding release the GIL: this can run in a thread beside the
+    quicklook (see ``run.finish_outputs``)."""
     scene, sites = _scene_frame(plan, frame)
     shown = sites.iloc[:MAX_CHIPS]
     colours = [_COLOURS.get(c, (160, 160, 160)) for c in shown["confidence"]]
@@ -181,10 +184,12 @@ def write_job_report(
     frame: gpd.GeoDataFrame,
     quicklook_png: str | os.PathLike[str],
     execution: dict[str, Any] | None = None,
+    chips: list[bytes | None] | None = None,
 ) -> Path:
     """``report.html`` in ``stage``: summary (with the execution's figures: ``execution``,
     else ``run.json``'s when it is there), the quicklook and the sites by rank, each with a
-    chip of the newest scene."""
+    chip of the newest scene (``chips``: :func:`report_chips` of ``frame``, made here if
+    None)."""
     folder = Path(stage)
     r = plan.request
     summary = [
@@ -216,7 +221,8 @@ def write_job_report(
                 f"({ex['executor']}, {ex['device']})",
             )
         )
-    chips = _report_chips(plan, frame)
+    if chips is None:
+        chips = report_chips(plan, frame)
     wgs = frame.to_crs(4326).geometry.representative_point() if len(frame) else []
     rows = [
         [

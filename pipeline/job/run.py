@@ -9,8 +9,9 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pyogrio
@@ -31,12 +32,13 @@ from .outputs import (
     DETECTIONS_STYLE,
     detections_style,
     picture_lattice,
+    report_chips,
     write_job_report,
     write_quicklook,
 )
 from .plan import JobPlan, plan_job
 from .predict import TileResult, saliency_class
-from .provenance import write_provenance
+from .provenance import input_sha256, write_provenance
 from .publish import resume_key, staging
 from .request import JobRequest
 from .tiledata import PICTURE_TAG
@@ -133,22 +135,35 @@ def cogs(plan: JobPlan, stage: str | os.PathLike[str]) -> None:
 def finish_outputs(plan: JobPlan, stage: str | os.PathLike[str], stats: ExecStats) -> int:
     """:func:`cogs` in a thread while the sites are extracted, pictured and reported here
     (GDAL's work with the GIL released beside mostly Python's: two cores busy); returns the
-    number of sites.
+    number of sites. The report's chips are made in a second thread beside the quicklook, and
+    the inputs' hashes for ``run.json`` in a third (hashlib releases the GIL too).
 
     The quicklook is mostly made of the samples the tiles took (``outputs.picture_lattice``):
     a quicklook read from the scene alone streams the whole AOI through GDAL's block cache,
     and beside the COGs, which stream the mosaics through it, each evicts the other's blocks
     (measured at 400 Mpx: no faster than one after the other).
     """
-    with ThreadPoolExecutor(1, thread_name_prefix="wastewatch-cogs") as pool:
+    with ThreadPoolExecutor(3, thread_name_prefix="wastewatch-outputs") as pool:
         rasters = pool.submit(cogs, plan, stage)
+        hashes = pool.submit(_hash_inputs, plan)
+        started: list[Future[Any]] = [rasters, hashes]
         try:
-            n = extract_detections(plan, stage)
-            report(plan, stage, stats)
+            frame, tags = _write_sites(plan, stage)
+            chips = pool.submit(report_chips, plan, frame)
+            started.append(chips)
+            picture(plan, stage, frame, tags)
+            report(plan, stage, stats, chips.result())
         finally:
-            wait([rasters])  # never leave the folder with a writer still in it
+            wait(started)  # never leave the folder with a writer still in it
         rasters.result()
-    return n
+        hashes.result()
+    return len(frame)
+
+
+def _hash_inputs(plan: JobPlan) -> None:
+    """Hash the job's input files now (:func:`input_sha256` keeps them for ``run.json``)."""
+    for path in [plan.request.aoi, *(s.path for s in plan.scenes)]:
+        input_sha256(path)
 
 
 def _tile_tags(plan: JobPlan, stage: str | os.PathLike[str]) -> dict[str, dict[str, str] | None]:
@@ -183,10 +198,20 @@ def extract_detections(plan: JobPlan, stage: str | os.PathLike[str]) -> int:
     Returns:
         The number of sites.
     """
+    frame, tags = _write_sites(plan, stage)
+    picture(plan, stage, frame, tags)
+    return len(frame)
+
+
+def _write_sites(
+    plan: JobPlan, stage: str | os.PathLike[str]
+) -> tuple[gpd.GeoDataFrame, dict[str, dict[str, str] | None]]:
+    """:func:`extract_detections` but the quicklook: the sites and the tiles' tags (read once,
+    for the pieces here and the quicklook's samples)."""
     start = time.perf_counter()
     folder = Path(stage)
     probabilities, _ = work_rasters(folder)
-    tags = _tile_tags(plan, folder)  # read once: the pieces here, the samples for the picture
+    tags = _tile_tags(plan, folder)
     sites = vectorize(
         folder,
         probabilities,
@@ -212,16 +237,21 @@ def extract_detections(plan: JobPlan, stage: str | os.PathLike[str]) -> int:
     write_gpkg(frame, folder / DETECTIONS_GPKG, dates=("survey_date",), style=style)
     write_qml(folder / DETECTIONS_STYLE, style)  # QGIS loads it with detections.geojson
     plan.timings["vectorize_s"] = round(time.perf_counter() - start, 3)
-    picture(plan, stage, frame, tags)
-    return len(frame)
+    return frame, tags
 
 
-def report(plan: JobPlan, stage: str | os.PathLike[str], stats: ExecStats | None = None) -> Path:
+def report(
+    plan: JobPlan,
+    stage: str | os.PathLike[str],
+    stats: ExecStats | None = None,
+    chips: list[bytes | None] | None = None,
+) -> Path:
     """Write ``report.html`` from the staged detections and quicklook, and the execution's
-    figures (``stats``, else those of ``run.json``)."""
+    figures (``stats``, else those of ``run.json``); ``chips``: the sites' chips when they
+    were made already (``outputs.report_chips``)."""
     folder = Path(stage)
     execution = stats.to_dict() if stats is not None else None
-    return write_job_report(plan, folder, _detections(folder), folder / QUICKLOOK, execution)
+    return write_job_report(plan, folder, _detections(folder), folder / QUICKLOOK, execution, chips)
 
 
 def run_job(request: JobRequest, plan: JobPlan | None = None) -> Path:

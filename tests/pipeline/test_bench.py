@@ -51,3 +51,20 @@ def test_the_bare_model_is_measured(model_dir):
         sum(cores["each_megapixels_per_second"]), abs=1e-2
     )
     assert bare["input_px"] == [128, 128]
+
+
+def test_the_sustained_bare_model_runs_as_many_pixels_as_asked(model_dir):
+    bare = bare_model(str(model_dir), 128, "cpu", megapixels=0.5)
+    assert bare["passes"] == 31  # ceil(0.5 Mpx / 16384 px)
+    assert 0 < bare["megapixels_per_second"] <= bare["fastest_10s_megapixels_per_second"] * 1.001
+
+
+def test_the_fastest_window_is_the_best_run_of_passes():
+    from pipeline.bench.job import _fastest_window
+
+    # 1 Mpx passes: four slow (2 s) then four fast (1 s); the best 3 s is three fast passes
+    assert _fastest_window([2, 2, 2, 2, 1, 1, 1, 1], 1.0, 3.0) == pytest.approx(1.0)
+    # at least 4 s: 2+1+1 (3 px in 4 s) loses to 1+1+1+2 (4 px in 5 s)
+    assert _fastest_window([2, 2, 1, 1, 1, 2], 1.0, 4.0) == pytest.approx(4 / 5)
+    # shorter than the window: the whole run
+    assert _fastest_window([1, 1], 1.0, 10.0) == pytest.approx(1.0)
