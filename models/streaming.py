@@ -241,14 +241,13 @@ class RowStreamed(nn.Module):
         pieces: list[torch.Tensor] = []
         for a in range(0, height, rows):
             last = a + rows >= height
-            t: torch.Tensor | None = source(a, min(a + rows, height))
+            parts: list[torch.Tensor] = [source(a, min(a + rows, height))]
             for i, stage in enumerate(self._stages):
-                assert t is not None
-                t = self._advance(stage, t, carry, started, i, last)
-                if t is None:
+                parts = self._advance(stage, parts, carry, started, i, last)
+                if not parts:
                     break
-            if t is not None:
-                pieces.append(t)
+            if parts:
+                pieces.extend(parts)
             elif last and (not pieces or any(s.pad for s in self._stages[i + 1 :])):
                 # an input shorter than the chain's span, or a padded layer that never got
                 # its last rows
@@ -258,34 +257,69 @@ class RowStreamed(nn.Module):
     @staticmethod
     def _advance(
         stage: _Stage,
-        t: torch.Tensor,
+        parts: list[torch.Tensor],
         carry: list[torch.Tensor | None],
         started: list[bool],
         i: int,
         last: bool,
-    ) -> torch.Tensor | None:
-        """Stage ``i``'s output rows that ``t`` (its next input rows) completes, keeping the
-        rows later outputs still need in ``carry[i]``; None when none is complete yet."""
+    ) -> list[torch.Tensor]:
+        """Stage ``i``'s output rows that ``parts`` (its next input rows, in pieces one after
+        the other) complete, in pieces; the rows later outputs still need are kept in
+        ``carry[i]``; none when no output row is complete yet.
+
+        The stage's input is its held rows followed by the new ones. The outputs whose
+        rows lie in the new stripe's main piece are computed from a view of it; only the few
+        at the seam (those that need held rows) are computed from a copy joining the held
+        rows to the main piece's first rows. Copying every stripe behind its held rows (a
+        concatenation per layer) would move every activation through memory once more.
+        """
         if stage.layer is None:
-            return stage.run(t)
+            return [stage.run(p) for p in parts]
         pad = stage.pad
         held = carry[i]
-        parts: list[torch.Tensor] = [held] if held is not None else []
+        line: list[torch.Tensor] = [held] if held is not None else []
         if pad and not started[i]:
-            parts.insert(0, _zero_rows(t, pad))
+            line.insert(0, _zero_rows(parts[-1], pad))
         started[i] = True
-        parts.append(t)
+        line.extend(parts)
         if pad and last:
-            parts.append(_zero_rows(t, pad))
-        t = parts[0] if len(parts) == 1 else torch.cat(parts, 2)
-        rows = t.shape[2]
-        if rows < stage.span:
-            carry[i] = t
-            return None
-        n = (rows - stage.span) // stage.stride + 1
-        rest = n * stage.stride
-        carry[i] = t[:, :, rest:] if rest < rows else None
-        return stage.run(t[:, :, : (n - 1) * stage.stride + stage.span])
+            line.append(_zero_rows(parts[-1], pad))
+        sizes = [int(p.shape[2]) for p in line]
+        total = sum(sizes)
+        span, stride = stage.span, stage.stride
+        if total < span:
+            carry[i] = _rows(line, sizes, 0, total)
+            return []
+        n = (total - span) // stride + 1
+        # the longest piece (the stripe's main part): outputs inside it come from a view
+        big = max(range(len(line)), key=sizes.__getitem__)
+        b0 = sum(sizes[:big])
+        b1 = b0 + sizes[big]
+        first = min(n, -(-b0 // stride))  # first output whose rows start in the big piece
+        inside = max(first, min(n, (b1 - span) // stride + 1))  # outputs ending in it too
+        out: list[torch.Tensor] = []
+        if first > 0:  # the seam before it
+            out.append(stage.run(_rows(line, sizes, 0, (first - 1) * stride + span)))
+        if inside > first:
+            out.append(stage.run(_rows(line, sizes, first * stride, (inside - 1) * stride + span)))
+        if n > inside:  # the seam after it (the bottom zero rows of the last stripe)
+            out.append(stage.run(_rows(line, sizes, inside * stride, (n - 1) * stride + span)))
+        rest = n * stride
+        carry[i] = _rows(line, sizes, rest, total) if rest < total else None
+        return out
+
+
+def _rows(line: list[torch.Tensor], sizes: list[int], a: int, b: int) -> torch.Tensor:
+    """Rows [a, b) of the pieces of ``line`` taken one after the other (rows ``sizes``): a
+    view when they lie in one piece, else a copy."""
+    chunks: list[torch.Tensor] = []
+    at = 0
+    for piece, size in zip(line, sizes, strict=True):
+        lo, hi = max(a, at), min(b, at + size)
+        if lo < hi:
+            chunks.append(piece[:, :, lo - at : hi - at])
+        at += size
+    return chunks[0] if len(chunks) == 1 else torch.cat(chunks, 2)
 
 
 def row_streamed(network: nn.Module, budget_bytes: int = 8 << 20) -> RowStreamed | None:

@@ -118,6 +118,63 @@ def test_the_shortest_stripes_still_give_the_values():
         torch.testing.assert_close(streamed(x), dense(x), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("budget", [1, 4 * 8 * 37 * 6, 4 * 8 * 37 * 40])
+def test_seams_of_every_kind_give_the_values(budget):
+    """Stripes shorter than a layer's span (held rows longer than the new ones), strides
+    longer than the span, zero-padded rows at both ends: the outputs at the seams, computed
+    from joined copies, and those inside a stripe, from views, are the chain's own."""
+    torch.manual_seed(5)
+    chain = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=2),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 1, stride=2),  # span 1, stride 2
+        nn.Conv2d(8, 8, (7, 3), dilation=(2, 1)),  # span 13
+        nn.ReLU(),
+        nn.MaxPool2d(3, stride=2),
+        nn.Conv2d(8, 4, 3, padding=(3, 1)),
+    ).eval()
+    _same(chain, torch.randn(1, 3, 211, 37), budget=budget)
+    streamed = row_streamed(chain, budget)
+    assert streamed is not None
+    with torch.inference_mode():
+        x = torch.randn(2, 3, 97, 37)
+        torch.testing.assert_close(streamed(x), chain(x), atol=1e-5, rtol=1e-5)
+
+
+def test_a_stripe_s_rows_are_not_copied_behind_the_held_ones(monkeypatch):
+    """Only the few outputs at a seam are computed from a copy: what the stream concatenates
+    is a small part of what its layers take in (a concatenation per layer and stripe would
+    copy all of it)."""
+    import models.streaming as streaming
+
+    torch.manual_seed(6)
+    dense = to_dense(PatchClassifier(patch_size=48)).eval()
+    streamed = row_streamed(dense, budget_bytes=16 * 300 * 4 * 40)
+    assert streamed is not None
+    copied, taken = [0], [0]
+    cat, run = torch.cat, streaming._Stage.run
+
+    def counting_cat(tensors, dim=0):
+        out = cat(tensors, dim)
+        copied[0] += out.numel()
+        return out
+
+    def counting_run(self, x):
+        taken[0] += x.numel() if self.layer is not None else 0
+        return run(self, x)
+
+    monkeypatch.setattr(streaming.torch, "cat", counting_cat)
+    monkeypatch.setattr(streaming._Stage, "run", counting_run)
+    x = torch.randn(1, 3, 600, 300).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        got = streamed(x)
+    monkeypatch.undo()
+    with torch.inference_mode():
+        torch.testing.assert_close(got, dense(x), atol=1e-5, rtol=1e-5)
+    assert streamed.stripe_rows(x.shape) * 10 <= 600  # many stripes, many seams
+    assert 0 < copied[0] < 0.25 * taken[0]
+
+
 def test_an_input_smaller_than_the_patch_is_refused_like_the_network_does():
     dense = to_dense(PatchClassifier(patch_size=48)).eval()
     streamed = row_streamed(dense)

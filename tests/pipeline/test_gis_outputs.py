@@ -177,6 +177,32 @@ def test_report_is_one_self_contained_page_with_a_row_per_site(job):
     assert ids == [f["properties"]["site_id"] for f in sites]  # in rank order
 
 
+def test_the_report_s_chips_are_those_of_the_published_sites(job, survey_scene, model_dir):
+    """The job makes the chips from its sites in memory, beside the quicklook: they are the
+    chips of the sites it published."""
+    import base64
+
+    from pipeline.job import plan_job
+    from pipeline.job.outputs import report_chips
+
+    request = JobRequest(
+        aoi=str(survey_scene.aoi),
+        scenes=(str(survey_scene.scene),),
+        model=str(model_dir),
+        out=str(job),
+        overwrite=True,
+        tile_size=320,
+        executor="local",
+        survey_date="2026-06-15",
+    )
+    published = pyogrio.read_dataframe(job / "detections.gpkg", layer="detections")
+    want = report_chips(plan_job(request), published)
+    page = (job / "report.html").read_text()
+    shown = [base64.b64decode(s) for s in re.findall(r'src="data:image/png;base64,([^"]*)"', page)]
+    assert want and all(want)
+    assert shown[-len(want) :] == want
+
+
 def test_quicklook_labels_sites_and_has_a_legend_and_a_scale_bar(tmp_path):
     from rasterio.transform import from_origin
 
