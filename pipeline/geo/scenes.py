@@ -220,21 +220,32 @@ def grid_offset(scene: SceneInfo, grid: GeoBox) -> tuple[int, int] | None:
 
 
 def _read_aligned(
-    src: rasterio.io.DatasetReader, window: Window, offset: tuple[int, int], indexes: list[int]
+    src: rasterio.io.DatasetReader,
+    window: Window,
+    offset: tuple[int, int],
+    indexes: list[int],
+    dtype: str = "float32",
 ) -> tuple[np.ndarray, np.ndarray]:
     """A window of the grid read from a scene on its lattice; outside the scene: invalid."""
     h, w = int(window.height), int(window.width)
-    data = np.zeros((len(indexes), h, w), np.float32)
-    mask = np.zeros((h, w), bool)
     c0, r0 = int(window.col_off) + offset[0], int(window.row_off) + offset[1]
     c1, r1 = max(c0, 0), max(r0, 0)
     c2, r2 = min(c0 + w, src.width), min(r0 + h, src.height)
+    all_valid = all(flags == [MaskFlags.all_valid] for flags in src.mask_flag_enums)
+    if (c1, r1, c2, r2) == (c0, r0, c0 + w, r0 + h):  # inside the scene: read as it is
+        win = Window(c0, r0, w, h)
+        data = src.read(indexes=indexes, window=win, out_dtype=dtype)
+        if all_valid:  # no nodata, mask or alpha: computing the mask costs a read
+            return data, np.ones((h, w), bool)
+        return data, src.dataset_mask(window=win) > 0
+    data = np.zeros((len(indexes), h, w), dtype)
+    mask = np.zeros((h, w), bool)
     if c2 > c1 and r2 > r1:
         win = Window(c1, r1, c2 - c1, r2 - r1)
         rows, cols = slice(r1 - r0, r2 - r0), slice(c1 - c0, c2 - c0)
-        data[:, rows, cols] = src.read(indexes=indexes, window=win, out_dtype="float32")
-        if all(flags == [MaskFlags.all_valid] for flags in src.mask_flag_enums):
-            mask[rows, cols] = True  # no nodata, mask or alpha: computing the mask costs a read
+        data[:, rows, cols] = src.read(indexes=indexes, window=win, out_dtype=dtype)
+        if all_valid:
+            mask[rows, cols] = True
         else:
             mask[rows, cols] = src.dataset_mask(window=win) > 0
     return data, mask
@@ -246,6 +257,7 @@ def read_window(
     window: rasterio.windows.Window,
     bands: int,
     resampling: Resampling = Resampling.bilinear,
+    dtype: str = "float32",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read a window of the output grid from the scenes, reprojected on the fly.
 
@@ -254,13 +266,20 @@ def read_window(
     pixel wins, scenes being ordered newest first. A pixel is valid where the dataset's mask
     says so and every band is finite (NaN and infinities in float scenes are nodata).
 
+    Args:
+        dtype: the pixels' type: float32, or the scenes' own when every scene has it (8-bit
+            pixels take a quarter of the memory; the network's input is made of them stripe
+            by stripe). Float scenes are always read as float32.
+
     Returns:
-        ``(pixels, valid)``: pixels (bands, h, w) in the scenes' dtype promoted to float32,
-        and a boolean validity mask (h, w).
+        ``(pixels, valid)``: pixels (bands, h, w) of ``dtype`` and a boolean validity mask
+        (h, w).
     """
+    if any(np.dtype(s.dtype) != np.dtype(dtype) for s in scenes):
+        dtype = "float32"
     h, w = int(window.height), int(window.width)
     transform = grid.window_transform(window)
-    pixels = np.zeros((bands, h, w), np.float32)
+    pixels = np.zeros((bands, h, w), dtype)
     valid = np.zeros((h, w), bool)
     dst_crs = grid.crs.to_wkt()
     indexes = list(range(1, bands + 1))
@@ -270,7 +289,7 @@ def read_window(
             offset = _lattice_offset(src, scene, grid)
             if offset is not None:
                 # the scene is on the grid's pixel lattice: a plain windowed read, no warp
-                data, mask = _read_aligned(src, window, offset, indexes)
+                data, mask = _read_aligned(src, window, offset, indexes, dtype)
             else:
                 with WarpedVRT(
                     src,
@@ -282,7 +301,7 @@ def read_window(
                     src_nodata=src.nodata,
                     nodata=src.nodata,
                 ) as vrt:
-                    data = vrt.read(indexes=indexes, out_dtype="float32")
+                    data = vrt.read(indexes=indexes, out_dtype=dtype)
                     mask = vrt.dataset_mask() > 0
         except RasterioError as exc:
             _forget(scene.path)

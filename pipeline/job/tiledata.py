@@ -56,7 +56,8 @@ class TileInput:
 
     Attributes:
         tile: the tile.
-        pixels: raw pixel values (bands, h, w) of the read window, float32.
+        pixels: raw pixel values (bands, h, w) of the read window: uint8 from 8-bit scenes,
+            else float32.
         valid: True where every band holds data (read window).
         core_mask: True where the output is wanted: valid and inside the AOI (core window).
     """
@@ -103,7 +104,7 @@ def read_tile(
     tile: Tile, scenes: list[SceneInfo], grid: GeoBox, bands: int, aoi: BaseGeometry | None
 ) -> TileInput:
     """Read a tile's window from the scenes and the AOI mask of its core (CPU work)."""
-    pixels, valid = read_window(scenes, grid, tile.read, bands)
+    pixels, valid = read_window(scenes, grid, tile.read, bands, dtype=_pixel_type(scenes))
     return _tile_input(tile, pixels, valid, grid, aoi)
 
 
@@ -114,7 +115,8 @@ class GroupInput:
 
     Attributes:
         group: the group.
-        pixels: raw pixel values (bands, h, w) of the group's read window, float32.
+        pixels: raw pixel values (bands, h, w) of the group's read window (uint8 or
+            float32, as :class:`TileInput`'s).
         valid: True where every band holds data (group's read window).
         items: the inputs of the tiles the group emits, in the group's order.
     """
@@ -134,7 +136,7 @@ def read_group(
     group: TileGroup, scenes: list[SceneInfo], grid: GeoBox, bands: int, aoi: BaseGeometry | None
 ) -> GroupInput:
     """Read a group's window from the scenes once; each emitted tile gets its part of it."""
-    pixels, valid = read_window(scenes, grid, group.read, bands)
+    pixels, valid = read_window(scenes, grid, group.read, bands, dtype=_pixel_type(scenes))
     row0, col0 = int(group.read.row_off), int(group.read.col_off)
     items = []
     for tile in group.tiles:
@@ -148,6 +150,13 @@ def read_group(
             )
         )
     return GroupInput(group, pixels, valid, items)
+
+
+def _pixel_type(scenes: list[SceneInfo]) -> str:
+    """The type tiles are read in: 8-bit scenes as they are (a quarter of float32's memory and
+    copies; the predictor makes the network's float input stripe by stripe, the same
+    numbers), any other as float32."""
+    return "uint8" if all(np.dtype(s.dtype) == np.uint8 for s in scenes) else "float32"
 
 
 def _tile_input(

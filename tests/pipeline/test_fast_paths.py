@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rasterio
+import torch
 from pyproj import CRS
 from rasterio.windows import Window
 
@@ -41,6 +42,49 @@ def test_a_scene_on_the_grid_lattice_reads_as_through_a_warp(grid_and_scenes, wi
     assert np.array_equal(fast_valid, warped_valid)
     assert fast_valid.any()
     np.testing.assert_allclose(fast[:, fast_valid], warped[:, warped_valid], atol=1e-3)
+
+
+@pytest.mark.parametrize("warped", [False, True])
+@pytest.mark.parametrize(
+    "window", [Window(100, 80, 200, 150), Window(-40, -24, 128, 96), Window(560, 600, 128, 128)]
+)
+def test_8_bit_scenes_read_as_they_are_hold_the_float_read_s_values(
+    grid_and_scenes, window, warped, monkeypatch, tmp_path
+):
+    grid, infos = grid_and_scenes
+    if warped:
+        monkeypatch.setattr(scenes, "_lattice_offset", lambda *a: None)
+    assert infos[0].dtype == "uint8"
+    floats, valid = read_window(infos, grid, window, 3)
+    raw, raw_valid = read_window(infos, grid, window, 3, dtype="uint8")
+    assert floats.dtype == np.float32 and raw.dtype == np.uint8
+    assert np.array_equal(raw_valid, valid) and np.array_equal(raw.astype(np.float32), floats)
+    # a mosaic with a scene of another type is read as float32
+    other = tmp_path / "u16.tif"
+    with rasterio.open(infos[0].path) as src:
+        profile = src.profile | {"dtype": "uint16"}
+        with rasterio.open(other, "w", **profile) as dst:
+            dst.write(src.read().astype(np.uint16))
+    mixed, _ = read_window([*infos, *open_scenes([str(other)], 3)], grid, window, 3, dtype="uint8")
+    assert mixed.dtype == np.float32
+
+
+def test_the_network_sees_the_same_numbers_from_8_bit_pixels(grid_and_scenes, model_dir):
+    grid, infos = grid_and_scenes
+    window = Window(0, 0, 300, 260)
+    floats, valid = read_window(infos, grid, window, 3)
+    raw, _ = read_window(infos, grid, window, 3, dtype="uint8")
+    for streamed in (True, False):
+        predictor = TilePredictor(model_dir, device="cpu", streamed=streamed)
+        want = predictor.heatmap(floats, valid)
+        assert torch.equal(predictor.heatmap(raw, valid), want)
+    # the job's tiles and groups of an 8-bit scene are read so
+    from pipeline.job.tiledata import read_group, read_tile
+    from pipeline.job.tiling import group_tiles
+
+    tiles = plan_tiles(grid, 160, 16, 4)
+    assert read_tile(tiles[0], infos, grid, 3, None).pixels.dtype == np.uint8
+    assert read_group(group_tiles(tiles, 2)[0], infos, grid, 3, None).pixels.dtype == np.uint8
 
 
 def test_a_shifted_grid_is_read_at_the_right_pixels(grid_and_scenes):
