@@ -268,10 +268,11 @@ class RowStreamed(nn.Module):
         ``carry[i]``; none when no output row is complete yet.
 
         The stage's input is its held rows followed by the new ones. The outputs whose
-        rows lie in the new stripe's main piece are computed from a view of it; only the few
-        at the seam (those that need held rows) are computed from a copy joining the held
-        rows to the main piece's first rows. Copying every stripe behind its held rows (a
-        concatenation per layer) would move every activation through memory once more.
+        rows lie in the longest piece (the new stripe's main part) are computed from a view
+        of it; only the few at a seam (those that need rows of another piece) are computed
+        from a copy joining the pieces' rows they need. Copying every stripe behind its held
+        rows (a concatenation per layer) would move every activation through memory once
+        more.
         """
         if stage.layer is None:
             return [stage.run(p) for p in parts]
@@ -302,7 +303,7 @@ class RowStreamed(nn.Module):
             out.append(stage.run(_rows(line, sizes, 0, (first - 1) * stride + span)))
         if inside > first:
             out.append(stage.run(_rows(line, sizes, first * stride, (inside - 1) * stride + span)))
-        if n > inside:  # the seam after it (the bottom zero rows of the last stripe)
+        if n > inside:  # the seam after it: new rows behind longer held ones, bottom zero rows
             out.append(stage.run(_rows(line, sizes, inside * stride, (n - 1) * stride + span)))
         rest = n * stride
         carry[i] = _rows(line, sizes, rest, total) if rest < total else None

@@ -131,12 +131,12 @@ def test_failed_job_publishes_nothing_and_keeps_its_tiles_for_resume(
 ):
     import pipeline.job.run as job
 
-    extract = job.extract_detections
+    vectorize = job.vectorize  # what run_job calls after inference
 
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(job, "extract_detections", boom)
+    monkeypatch.setattr(job, "vectorize", boom)
     request = _request(
         survey_scene, model_dir, tmp_path / "out", executor="local", survey_date="2026-06-15"
     )
@@ -148,7 +148,7 @@ def test_failed_job_publishes_nothing_and_keeps_its_tiles_for_resume(
     ledger = (stage / "work" / "ledger.txt").read_text().splitlines()
     tiles = json.loads((local_run / "run.json").read_text())["tiles"]["planned"]
     assert len(ledger) == tiles
-    monkeypatch.setattr(job, "extract_detections", extract)
+    monkeypatch.setattr(job, "vectorize", vectorize)
     run_job(request.model_copy(update={"resume": True}))
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     assert run["execution"]["resumed_tiles"] == tiles and run["execution"]["tiles"] == 0

@@ -157,15 +157,15 @@ def test_the_flow_resumes_a_failed_job_from_its_tiles(
         executor="local",
         survey_date="2026-06-15",
     )
-    vectorize = steps.extract_detections
+    vectorize = steps.vectorize  # what run_job and the flow call after inference
 
     def disk_full(*a, **k):  # type: ignore[no-untyped-def]
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(steps, "extract_detections", disk_full)
+    monkeypatch.setattr(steps, "vectorize", disk_full)
     with pytest.raises(OSError):
         run_job(request)
-    monkeypatch.setattr(steps, "extract_detections", vectorize)
+    monkeypatch.setattr(steps, "vectorize", vectorize)
     aoi_job(request.model_copy(update={"resume": True}))
     execution = json.loads((tmp_path / "out" / "run.json").read_text())["execution"]
     total = json.loads((reference / "run.json").read_text())["tiles"]["planned"]
