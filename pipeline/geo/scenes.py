@@ -267,9 +267,9 @@ def read_window(
     says so and every band is finite (NaN and infinities in float scenes are nodata).
 
     Args:
-        dtype: the pixels' type: float32, or the scenes' own when every scene has it (8-bit
-            pixels take a quarter of the memory; the network's input is made of them stripe
-            by stripe). Float scenes are always read as float32.
+        dtype: the pixels' type: float32 (the default), or another only when every scene
+            has it (8-bit pixels take a quarter of the memory; the network's input is made of
+            them stripe by stripe); float32 otherwise.
 
     Returns:
         ``(pixels, valid)``: pixels (bands, h, w) of ``dtype`` and a boolean validity mask
