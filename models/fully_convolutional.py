@@ -8,7 +8,6 @@ from typing import Any
 
 import torch
 from torch import fx, nn
-from torch.fx.passes.shape_prop import ShapeProp
 
 from .errors import ConversionError
 
@@ -122,6 +121,22 @@ class FullyConvolutional(nn.Module):
         return self.body(x)
 
 
+#: the node meta key where :class:`_Shapes` records a node's output shape
+_SHAPE = "wastewatch_shape"
+
+
+class _Shapes(fx.Interpreter):
+    """Runs a traced network, recording each node's output shape in its meta. fx's own
+    ``ShapeProp`` does the same but imports sympy on its first call (0.8 s of every model
+    actor's start)."""
+
+    def run_node(self, n: fx.Node) -> Any:
+        result = super().run_node(n)
+        if isinstance(result, torch.Tensor):
+            n.meta[_SHAPE] = tuple(result.shape)
+        return result
+
+
 def _stride_of(module: nn.Module) -> int:
     stride = getattr(module, "stride", 1)
     if isinstance(stride, tuple):
@@ -196,7 +211,7 @@ def _convolutionalize(classifier: nn.Module, patch_size: int | None) -> FullyCon
             )
     probe = torch.zeros(1, in_channels, patch, patch, dtype=param.dtype, device=param.device)
     try:
-        ShapeProp(gm).propagate(probe)
+        _Shapes(gm).run(probe)
     except Exception as exc:
         raise ConversionError(
             f"{type(classifier).__name__} fails on a {patch} x {patch} patch: "
@@ -204,8 +219,7 @@ def _convolutionalize(classifier: nn.Module, patch_size: int | None) -> FullyCon
         ) from None
 
     def shape(node: Any) -> tuple[int, ...]:
-        meta = node.meta.get("tensor_meta") if isinstance(node, fx.Node) else None
-        return tuple(meta.shape) if meta is not None and hasattr(meta, "shape") else ()
+        return node.meta.get(_SHAPE, ()) if isinstance(node, fx.Node) else ()
 
     modules = dict(gm.named_modules())
     flat: dict[fx.Node, tuple[int, int, int]] = {}  # node -> the (C, h, w) it flattened

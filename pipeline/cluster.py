@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,10 +14,13 @@ from typing import Any
 
 __all__ = [
     "GDAL_CACHE_MB",
+    "abandon_early_ray",
+    "await_early_ray",
     "await_ray_stop",
     "bounded_gdal_cache",
     "cpu_actors_per_job",
     "ray_session",
+    "start_ray_early",
     "state_dir",
 ]
 
@@ -72,11 +77,133 @@ def await_ray_stop() -> None:
         stop.join()
 
 
+def _init_kwargs() -> dict[str, Any]:
+    quiet = not log.isEnabledFor(logging.INFO)
+    return {
+        # Ray workers start with this environment: a bounded GDAL block cache in each
+        "runtime_env": {"env_vars": {"GDAL_CACHEMAX": bounded_gdal_cache()}},
+        "include_dashboard": False,
+        "log_to_driver": not quiet,
+        "logging_level": logging.WARNING if quiet else logging.INFO,
+    }
+
+
+def _init(address: str | None, num_cpus: int | None = None) -> None:
+    import ray
+
+    with _neutral_cwd():
+        if address:
+            ray.init(address=address, **_init_kwargs())
+        else:
+            ray.init(num_cpus=num_cpus or os.cpu_count(), **_init_kwargs())
+
+
+class _Held(logging.Filter):
+    """Holds back the records of Ray's logger while a Ray starts early: nothing reaches the
+    terminal before the job that needs it has been planned (bad input is one line)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self.handlers = list(logging.getLogger("ray").handlers)
+        for handler in self.handlers:
+            handler.addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.records.append(record)
+        return False
+
+    def release(self, show: bool) -> None:
+        for handler in self.handlers:
+            handler.removeFilter(self)
+        for record in self.records if show else []:
+            # Ray's note that a driver connected from a thread sets no SIGTERM handler:
+            # start_ray_early sets the same
+            if not record.getMessage().startswith("SIGTERM handler is not set"):
+                logging.getLogger(record.name).handle(record)
+        self.records = []
+
+
+class _EarlyRay:
+    """A Ray started in a thread of its own while the caller plans, kept and stopped by that
+    thread: Ray's processes share the fate of the thread that started them (Linux's
+    parent-death signal follows the thread), so it must outlive the session."""
+
+    def __init__(self, address: str | None) -> None:
+        import ray  # imported here, once: not by two threads at the same time
+
+        self.ray = ray
+        self.address = address
+        self.held = _Held()
+        self.error: BaseException | None = None
+        self.started = threading.Event()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="wastewatch-ray")
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            _init(self.address)
+        except BaseException as exc:  # handed to the session that wants this Ray
+            self.error = exc
+            return
+        finally:
+            self.started.set()
+        self.stop.wait()
+        self.ray.shutdown()
+
+
+#: the Ray being started for the next session (see :func:`start_ray_early`)
+_EARLY: list[_EarlyRay] = []
+
+
+def start_ray_early(address: str | None = None) -> None:
+    """Start connecting to ``address`` (or a local Ray) in a thread now, while this process
+    goes on planning: on a small machine the planner's imports leave a core idle for the few
+    seconds a local Ray takes to start. The next :func:`ray_session` with the same address
+    takes it over; :func:`abandon_early_ray` stops it if no session will (bad input). Ray's
+    log lines wait for that session, so bad input is still one line.
+
+    Paths the caller opens meanwhile must be absolute (the working directory is that of our
+    code while Ray connects: see ``_neutral_cwd``).
+    """
+    await_ray_stop()
+    import ray
+
+    if _EARLY or ray.is_initialized():
+        return
+    if threading.current_thread() is threading.main_thread():
+        # what ray.init does in the main thread: SIGTERM exits (cleanly, through finally
+        # blocks and exit handlers) instead of killing the process
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
+    _EARLY.append(_EarlyRay(address))
+
+
+def await_early_ray() -> None:
+    """Wait until the Ray :func:`start_ray_early` started has connected (and this process is
+    back in its own working directory)."""
+    for early in _EARLY:
+        early.started.wait()
+
+
+def abandon_early_ray() -> None:
+    """Stop the Ray :func:`start_ray_early` started (once it has started), in its thread;
+    its log lines are dropped. The interpreter's exit waits for it."""
+    while _EARLY:
+        early = _EARLY.pop()
+        early.held.release(show=False)
+        early.stop.set()
+        _STOPPING.append(early.thread)
+
+
 @contextmanager
 def ray_session(
     address: str | None = None, num_cpus: int | None = None, stop_behind: bool = False
 ) -> Iterator[Any]:
     """Connect to ``address`` (a cluster) or start a local Ray; shut down only what we started.
+
+    A Ray being started by :func:`start_ray_early` for the same address is taken over (and
+    shut down at the end like one started here).
 
     Ray's start-up lines and worker output follow the ``wastewatch`` logger: with ``-q`` (level
     WARNING) nothing but warnings reaches the terminal.
@@ -86,25 +213,34 @@ def ray_session(
             the caller goes on with work that needs no Ray; the next session, and the
             interpreter's exit, wait for it.
     """
+    early = _EARLY.pop() if _EARLY else None
+    if early is not None and (early.address != address or num_cpus is not None):
+        _EARLY.append(early)
+        abandon_early_ray()  # not the Ray wanted
+        early = None
+    if early is not None:
+        early.started.wait()
+        early.held.release(show=True)
+        if early.error is not None:
+            _STOPPING.append(early.thread)
+            raise early.error
+        try:
+            yield early.ray
+        finally:
+            early.stop.set()
+            if stop_behind:
+                _STOPPING.append(early.thread)
+            else:
+                early.thread.join()
+        return
+
     import ray
 
     await_ray_stop()
     if ray.is_initialized():
         yield ray
         return
-    quiet = not log.isEnabledFor(logging.INFO)
-    kwargs: dict[str, Any] = {
-        # Ray workers start with this environment: a bounded GDAL block cache in each
-        "runtime_env": {"env_vars": {"GDAL_CACHEMAX": bounded_gdal_cache()}},
-        "include_dashboard": False,
-        "log_to_driver": not quiet,
-        "logging_level": logging.WARNING if quiet else logging.INFO,
-    }
-    with _neutral_cwd():
-        if address:
-            ray.init(address=address, **kwargs)
-        else:
-            ray.init(num_cpus=num_cpus or os.cpu_count(), **kwargs)
+    _init(address, num_cpus)
     try:
         yield ray
     finally:

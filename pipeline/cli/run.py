@@ -18,21 +18,32 @@ __all__ = ["print_outputs", "run_cmd"]
 @click.option("--no-prefect", is_flag=True, help="Run the steps directly, without a Prefect flow.")
 def run_cmd(no_prefect: bool, **params: Any) -> None:
     """Run the AOI job: tiles -> Ray -> COG rasters -> ranked site polygons, as a Prefect flow."""
-    from ..job.plan import plan_job
+    from ..cluster import abandon_early_ray, start_ray_early
     from ..job.request import JobRequest
-    from ..job.run import run_job
 
     request = JobRequest.parse(**params)
-    plan = plan_job(request)  # every input checked before an orchestrator or cluster starts
-    if no_prefect:
-        run_job(request, plan)
-    else:
-        from flows.settings import prefect_environment
+    if no_prefect and request.executor == "ray":
+        # Ray starts while the job is planned (the planner's imports leave a core idle); its
+        # paths are absolute (JobRequest), and nothing Ray says is shown unless the plan holds.
+        # Not beside Prefect: its ephemeral server, started next, would start beside Ray's
+        # processes (measured: past its start-up timeout on a busy 2-core machine)
+        start_ray_early(request.ray_address)
+    try:
+        from ..job.plan import plan_job
+        from ..job.run import run_job
 
-        prefect_environment()
-        from flows.job import aoi_job
+        plan = plan_job(request)  # every input checked before the job's work starts
+        if no_prefect:
+            run_job(request, plan)
+        else:
+            from flows.settings import prefect_environment
 
-        aoi_job(request, planned=plan)
+            prefect_environment()
+            from flows.job import aoi_job
+
+            aoi_job(request, planned=plan)
+    finally:
+        abandon_early_ray()  # bad input, or no tile left to run: a Ray no session took
     print_outputs(Path(request.out))
 
 

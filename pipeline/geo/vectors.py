@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
-import pyogrio
 from pyproj import CRS
 from shapely import make_valid, union_all
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import CRSError, InputError, InputNotFoundError, VectorReadError
+
+if TYPE_CHECKING:  # geopandas where vectors are read: not in the model actors (polygonal)
+    import geopandas as gpd
 
 __all__ = [
     "CODE_FIELDS",
@@ -32,6 +34,8 @@ NAME_FIELDS = ("name", "municipality", "NAME")
 def _first_spatial_layer(path: Path) -> str | None:
     """The first layer with geometries of a multi-layer file (a GeoPackage with a QGIS
     ``layer_styles`` table, say); None for single-layer files."""
+    import pyogrio
+
     try:
         layers = pyogrio.list_layers(path)
     except Exception:  # unreadable: let the read report it
@@ -59,6 +63,8 @@ def read_vectors(
     p = Path(path)
     if not p.exists():
         raise InputNotFoundError(f"{what} {p} does not exist: check the path")
+    import geopandas as gpd
+
     try:
         gdf = gpd.read_file(p, layer=_first_spatial_layer(p))
     except Exception as exc:  # pyogrio raises several unrelated types for unreadable files

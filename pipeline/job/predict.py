@@ -56,8 +56,9 @@ def upsample_heatmap(
         (K, len(rows), len(cols)).
     """
 
-    def weights(pixels: range, n: int) -> torch.Tensor:
-        """(len(pixels), n): each row holds the two weights of one pixel (zeros elsewhere)."""
+    def cells(pixels: range, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, int]:
+        """Each pixel's cells ``i0``, ``i1`` and weight ``w`` of ``i1``, and the range of
+        cells ``[lo, hi)`` they fall in."""
         u = (
             torch.arange(pixels.start, pixels.stop, device=heat.device, dtype=torch.float64)
             - offset
@@ -66,17 +67,27 @@ def upsample_heatmap(
         w = (u - i0).clamp(0, 1).to(heat.dtype)
         i0 = i0.long()
         i1 = (i0 + 1).clamp(max=n - 1)
-        at = torch.arange(len(pixels), device=heat.device)
-        m = torch.zeros((len(pixels), n), dtype=heat.dtype, device=heat.device)
+        return i0, i1, w, int(i0.min()), int(i1.max()) + 1
+
+    def weights(i0: torch.Tensor, i1: torch.Tensor, w: torch.Tensor, n: int) -> torch.Tensor:
+        """(pixels, n): each row holds the two weights of one pixel (zeros elsewhere)."""
+        at = torch.arange(len(w), device=heat.device)
+        m = torch.zeros((len(w), n), dtype=heat.dtype, device=heat.device)
         m.index_put_((at, i0), 1 - w, accumulate=True)
         m.index_put_((at, i1), w, accumulate=True)
         return m
 
-    # two small matrix products (rows, then columns): a few ms for a 1024 px tile, where
-    # gathering the four neighbours of every pixel takes a hundred
-    r = weights(rows, heat.shape[1])
-    c = weights(cols, heat.shape[2])
-    return torch.matmul(torch.matmul(r, heat), c.T)
+    # two small matrix products (rows, then columns) over the cells the pixels fall in (a
+    # tile's part of its group's heatmap): a few ms for a 1024 px tile, where gathering the
+    # four neighbours of every pixel takes a hundred
+    if not len(rows) or not len(cols):
+        return heat.new_zeros((heat.shape[0], len(rows), len(cols)))
+    r0, r1, rw, top, bottom = cells(rows, heat.shape[1])
+    c0, c1, cw, left, right = cells(cols, heat.shape[2])
+    part = heat[:, top:bottom, left:right]
+    r = weights(r0 - top, r1 - top, rw, bottom - top)
+    c = weights(c0 - left, c1 - left, cw, right - left)
+    return torch.matmul(torch.matmul(r, part), c.T)
 
 
 class TilePredictor:
