@@ -136,6 +136,7 @@ class _EarlyRay:
         self.address = address
         self.held = _Held()
         self.error: BaseException | None = None
+        self.abandoned = False
         self.started = threading.Event()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="wastewatch-ray")
@@ -146,11 +147,16 @@ class _EarlyRay:
             _init(self.address)
         except BaseException as exc:  # handed to the session that wants this Ray
             self.error = exc
-            return
-        finally:
             self.started.set()
+            self.stop.wait()
+            if self.abandoned:
+                self.held.release(show=False)
+            return
+        self.started.set()
         self.stop.wait()
         self.ray.shutdown()
+        if self.abandoned:  # what Ray said while starting for nobody: dropped
+            self.held.release(show=False)
 
 
 #: the Ray being started for the next session (see :func:`start_ray_early`)
@@ -191,7 +197,7 @@ def abandon_early_ray() -> None:
     its log lines are dropped. The interpreter's exit waits for it."""
     while _EARLY:
         early = _EARLY.pop()
-        early.held.release(show=False)
+        early.abandoned = True
         early.stop.set()
         _STOPPING.append(early.thread)
 
@@ -221,8 +227,9 @@ def ray_session(
     if early is not None:
         early.started.wait()
         early.held.release(show=True)
-        if early.error is not None:
-            _STOPPING.append(early.thread)
+        if early.error is not None:  # raised here, as a Ray started here would
+            early.stop.set()
+            early.thread.join()
             raise early.error
         try:
             yield early.ray

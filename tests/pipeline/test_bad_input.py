@@ -344,3 +344,16 @@ def test_train_that_would_train_nothing(tmp_path, train_scene, flag, value):
 def test_version():
     proc = wastewatch("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("wastewatch 0."), proc.stdout
+
+
+def test_input_refused_while_ray_starts_early_is_one_line(tmp_path, survey_scene, model_dir):
+    """A ``--no-prefect`` job on Ray starts Ray while it plans: input the plan refuses is still
+    one line (Ray's start-up lines are held back, then dropped), nothing is written, and the
+    process ends with its Ray stopped."""
+    far = _aoi_file(
+        tmp_path / "far.geojson",
+        [[[100.0, 10.0], [100.01, 10.0], [100.01, 10.01], [100.0, 10.01], [100.0, 10.0]]],
+    )
+    proc = wastewatch(*_argv(survey_scene.scene, far, model_dir, tmp_path / "out"), "--no-prefect")
+    assert_bad_input(proc, "does not overlap")
+    assert not (tmp_path / "out").exists()

@@ -195,3 +195,60 @@ print("ok", first, second)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("ok")
     assert "Traceback" not in proc.stderr
+
+
+def test_a_ray_started_early_is_taken_over_by_the_next_session(tmp_path):
+    """``start_ray_early`` connects in a thread of its own; the next ``ray_session`` takes that
+    Ray over (its workers import our packages, not a user's ``pipeline/`` in the working
+    directory), shows Ray's held-back lines, and stops it behind; afterwards the process is back
+    in its own directory, with no Ray."""
+    (tmp_path / "pipeline").mkdir()
+    (tmp_path / "pipeline" / "__init__.py").write_text("raise ImportError('the user folder')\n")
+    code = """
+import logging, os
+from pipeline.cluster import _EARLY, _STOPPING, await_ray_stop, ray_session, start_ray_early
+import pipeline
+here = os.getcwd()
+start_ray_early()
+assert len(_EARLY) == 1
+with ray_session(stop_behind=True) as ray:
+    assert not _EARLY and os.getcwd() == here
+    where = ray.get(ray.remote(lambda: __import__("pipeline").__file__).remote())
+    assert where == pipeline.__file__, where
+    logging.getLogger("ray").warning("a line of Ray's, shown")
+assert len(_STOPPING) == 1  # stopping in its own thread: we went on
+await_ray_stop()
+assert not ray.is_initialized()
+print("ok")
+"""
+    proc = subprocess.run(
+        [sys.executable, "-P", "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("ok")
+    assert "a line of Ray's, shown" in proc.stderr
+    assert "SIGTERM handler" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_ray_started_early_for_nothing_is_stopped_and_says_nothing(tmp_path):
+    """Abandoned (the plan refused the input), the early Ray is stopped once it has started,
+    nothing it logged reaches the terminal, and the interpreter exits."""
+    code = """
+import logging
+from pipeline.cluster import _EARLY, abandon_early_ray, start_ray_early
+start_ray_early()
+logging.getLogger("ray").warning("a line of Ray's, dropped")
+abandon_early_ray()
+assert not _EARLY
+print("ok")
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("ok")
+    assert proc.stderr.strip() == "", proc.stderr
