@@ -105,6 +105,37 @@ def test_upsampling_passes_through_cells_and_is_linear_between():
     torch.testing.assert_close(out[:, 2, 0], (heat[:, 0, 0] + heat[:, 1, 0]) / 2)
 
 
+@pytest.mark.parametrize("stride,offset", [(4, 3), (16, 23), (8, 0), (32, 15)])
+def test_upsampling_a_window_of_a_large_heatmap_is_the_formula(stride, offset):
+    """Pixels anywhere in a heatmap's extent (a tile's part of its group's heatmap, its first
+    and last cells, beyond the outermost cells) take the two-cell formula of the docstring;
+    only the cells the pixels fall in are used."""
+    g = torch.Generator().manual_seed(stride)
+    heat = torch.rand((2, 40, 37), generator=g, dtype=torch.float32)
+
+    def formula(p: int, n: int) -> tuple[int, int, float]:
+        u = (p - offset) / stride
+        i0 = min(max(int(np.floor(u)), 0), n - 1)
+        return i0, min(i0 + 1, n - 1), min(max(u - i0, 0.0), 1.0)
+
+    h, w = heat.shape[1:]
+    extent = (offset + (h - 1) * stride, offset + (w - 1) * stride)
+    for r0, c0 in [(0, 0), (extent[0] // 3, extent[1] // 2), (extent[0] - 20, extent[1] - 9)]:
+        rows, cols = range(r0, r0 + 45), range(c0, c0 + 38)
+        out = upsample_heatmap(heat, stride, offset, rows, cols).double()
+        want = torch.empty_like(out)
+        for i, r in enumerate(rows):
+            a0, a1, wa = formula(r, h)
+            for j, c in enumerate(cols):
+                b0, b1, wb = formula(c, w)
+                hd = heat.double()
+                want[:, i, j] = (1 - wa) * ((1 - wb) * hd[:, a0, b0] + wb * hd[:, a0, b1]) + wa * (
+                    (1 - wb) * hd[:, a1, b0] + wb * hd[:, a1, b1]
+                )
+        torch.testing.assert_close(out, want, rtol=0, atol=1e-6)
+    assert upsample_heatmap(heat, stride, offset, range(5, 5), cols).shape == (2, 0, len(cols))
+
+
 SMALL = {k: v for k, v in SMALL_ARCH_ARGS.items() if k != "patch"}
 
 
