@@ -15,7 +15,6 @@ from typing import Any
 __all__ = [
     "GDAL_CACHE_MB",
     "abandon_early_ray",
-    "await_early_ray",
     "await_ray_stop",
     "bounded_gdal_cache",
     "cpu_actors_per_job",
@@ -147,14 +146,10 @@ class _EarlyRay:
             _init(self.address)
         except BaseException as exc:  # handed to the session that wants this Ray
             self.error = exc
-            self.started.set()
-            self.stop.wait()
-            if self.abandoned:
-                self.held.release(show=False)
-            return
         self.started.set()
         self.stop.wait()
-        self.ray.shutdown()
+        if self.error is None:
+            self.ray.shutdown()
         if self.abandoned:  # what Ray said while starting for nobody: dropped
             self.held.release(show=False)
 
@@ -183,13 +178,6 @@ def start_ray_early(address: str | None = None) -> None:
         # blocks and exit handlers) instead of killing the process
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
     _EARLY.append(_EarlyRay(address))
-
-
-def await_early_ray() -> None:
-    """Wait until the Ray :func:`start_ray_early` started has connected (and this process is
-    back in its own working directory)."""
-    for early in _EARLY:
-        early.started.wait()
 
 
 def abandon_early_ray() -> None:

@@ -212,7 +212,7 @@ def write_cogs(
     # one thread per raster, each converting with its share of the cores: GDAL's own threads
     # (NUM_THREADS) only compress, and cost a third more CPU than one thread does (measured at
     # 400 Mpx: 7.3 against 5.5 CPU-s), CPU the sites' extraction beside it wants
-    threads = cog_threads(len(conversions) + 1)
+    threads = _cog_threads(len(conversions) + 1)
     with ThreadPoolExecutor(len(conversions), thread_name_prefix="wastewatch-cog") as pool:
         done = [pool.submit(_to_cog, *c, threads) for c in conversions]
         for future in done:
@@ -224,7 +224,7 @@ def write_cogs(
     return probabilities, mask
 
 
-def cog_threads(busy: int) -> int:
+def _cog_threads(busy: int) -> int:
     """GDAL threads for each of ``busy`` conversions running at once (this process's cores
     shared out; 1 when there are no more cores than conversions)."""
     return max(1, len(os.sched_getaffinity(0)) // busy)

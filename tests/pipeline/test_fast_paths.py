@@ -287,3 +287,23 @@ def test_samples_of_another_lattice_are_not_taken():
     assert got is not None and (got.rgb == 7).all() and got.valid.shape == (20, 20)
     assert PictureLattice(lattice, "bbbb").known(text) is None
     assert PictureLattice(lattice, "aaaa").known(None) is None
+
+
+def test_a_model_actor_starts_without_the_driver_s_libraries(model_dir):
+    """What a model actor imports to read tiles and load its model leaves out geopandas,
+    pandas (the vector side of ``pipeline.geo``), sympy (fx's ``ShapeProp``) and Prefect:
+    seconds of CPU at every actor's start."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+from pipeline.job.execute import _PredictorActor, Workload
+predictor = Workload([], None, None, {str(model_dir)!r}, 3).predictor("cpu", 1)
+heavy = [m for m in ("geopandas", "pandas", "sympy", "prefect") if m in sys.modules]
+assert not heavy, heavy
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("ok")
