@@ -133,6 +133,19 @@ def test_upsampling_a_window_of_a_large_heatmap_is_the_formula(stride, offset):
                     (1 - wb) * hd[:, a1, b0] + wb * hd[:, a1, b1]
                 )
         torch.testing.assert_close(out, want, rtol=0, atol=1e-6)
+    # a window in the middle reads none of the outermost cells: NaN there changes nothing
+    far = heat.clone()
+    far[:, [0, -1], :] = far[:, :, [0, -1]] = float("nan")
+    rows, cols = (
+        range(extent[0] // 3, extent[0] // 3 + 45),
+        range(extent[1] // 2, extent[1] // 2 + 38),
+    )
+    torch.testing.assert_close(
+        upsample_heatmap(far, stride, offset, rows, cols),
+        upsample_heatmap(heat, stride, offset, rows, cols),
+        rtol=0,
+        atol=0,
+    )
     assert upsample_heatmap(heat, stride, offset, range(5, 5), cols).shape == (2, 0, len(cols))
 
 
