@@ -10,6 +10,7 @@ the same bytes again.
 from __future__ import annotations
 
 import os
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -99,8 +100,10 @@ class TileStore:
                 if tags:
                     dst.update_tags(**tags)
             _fsync(tmp)  # the data on disk before the name: a crash leaves no empty tile
-            os.replace(tmp, self.path(tile_id))
+            path = self.path(tile_id)
+            os.replace(tmp, path)
             self.stored.add(tile_id)
+            _remember(path, tags)
         win = Window(
             int(window.col_off), int(window.row_off), int(window.width), int(window.height)
         )
@@ -115,12 +118,40 @@ class TileStore:
         self._ledger.close()
 
 
+#: tags of the tile files this process wrote, by path, with the file's identity then: what
+#: :func:`tile_tags` gives without opening the file again (a job's outputs read every tile's
+#: tags once the tiles are done: 400 files opened took 0.5 s)
+_WRITTEN: dict[str, tuple[tuple[int, int, int], dict[str, str]]] = {}
+_WRITTEN_LOCK = threading.Lock()
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _remember(path: Path, tags: dict[str, str] | None) -> None:
+    with _WRITTEN_LOCK:
+        # what GDAL reads back: the tags, and the pixel interpretation every GeoTIFF has
+        _WRITTEN[os.fspath(path)] = (
+            _identity(path.stat()),
+            {"AREA_OR_POINT": "Area", **(tags or {})},
+        )
+
+
 def tile_tags(folder: str | os.PathLike[str], tile_id: str) -> dict[str, str] | None:
     """The metadata a finished tile's file was written with (in a store's ``folder``); None
-    for a tile with no file (no valid pixel)."""
+    for a tile with no file (no valid pixel). A file this process wrote, unchanged since (same
+    inode, size and time), is not opened again."""
     path = Path(folder) / _TILES / f"{tile_id}.tif"
-    if not path.exists():
+    try:
+        st = path.stat()
+    except FileNotFoundError:
         return None
+    key = os.fspath(path)
+    with _WRITTEN_LOCK:
+        known = _WRITTEN.pop(key, None)  # read once: a job reads each tile's tags once
+    if known is not None and known[0] == _identity(st):
+        return dict(known[1])
     with rasterio.open(path) as src:
         return dict(src.tags())
 

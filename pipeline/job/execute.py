@@ -217,6 +217,24 @@ class _PredictorActor:
         return self.work.finish(items, results)
 
 
+def _actor_env(ray: Any, threads: int) -> dict[str, str]:
+    """The environment variables a CPU actor needs beyond those of the job's workers: none
+    when the job's runtime environment bounds GDAL's cache already (Ray sessions started by
+    ``pipeline.cluster`` do) and the actor computes on one thread (a worker's
+    ``OMP_NUM_THREADS`` is 1 then, or what the driver's environment says, and the predictor
+    sets torch's threads itself). An actor with a runtime environment of its own cannot take
+    one of the workers Ray starts beside a new session: it waits for a new Python process
+    (measured on 2 cores: 0.5 s later ready, and a second of CPU per actor)."""
+    cache = bounded_gdal_cache()
+    try:
+        job_env = dict(ray.get_runtime_context().runtime_env.get("env_vars") or {})
+    except Exception:  # no runtime environment to read: give the actors theirs
+        job_env = {}
+    if threads == 1 and job_env.get("GDAL_CACHEMAX") == cache:
+        return {}
+    return {"OMP_NUM_THREADS": str(threads), "GDAL_CACHEMAX": cache}
+
+
 def _read_task(tile: Tile, work: Workload) -> TileInput:
     return work.read(tile)
 
@@ -308,9 +326,9 @@ def execute_ray(
             nodes = [c for c in nodes if c > 0]  # a head started with no CPUs runs no actor
             per_node = -(-n_actors // max(1, len(nodes)))
             threads = max(1, int(max(nodes, default=1)) // per_node)
-            actor_opts["runtime_env"] = {
-                "env_vars": {"OMP_NUM_THREADS": str(threads), "GDAL_CACHEMAX": bounded_gdal_cache()}
-            }
+            env = _actor_env(ray, threads)
+            if env:
+                actor_opts["runtime_env"] = {"env_vars": env}
         actor_cls = ray.remote(max_restarts=2, max_task_retries=2, **actor_opts)(_PredictorActor)
         work_ref = ray.put(work)  # shipped once, not with every task
         # GPU actors get the model's part alone, by value: a small argument that Ray inlines,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -67,6 +68,9 @@ def infer(plan: JobPlan, stage: str | os.PathLike[str]) -> ExecStats:
     """Run the model over every tile; the finished tiles are presented as the working mosaics
     (``work/*.vrt``) that :func:`cogs` and :func:`extract_detections` read."""
     start = time.perf_counter()
+    # the inputs' hashes for run.json while Ray and the model actors start (a core is idle
+    # then; after the tiles both are busy with the outputs): cached for `finish_outputs`
+    threading.Thread(target=_hash_inputs, args=(plan,), name="wastewatch-hash", daemon=True).start()
     r = plan.request
     classes = plan.card.classes
     explained = classes[saliency_class(classes)] if r.saliency else None
@@ -160,10 +164,15 @@ def finish_outputs(plan: JobPlan, stage: str | os.PathLike[str], stats: ExecStat
     return len(frame)
 
 
+_HASHING = threading.Lock()
+
+
 def _hash_inputs(plan: JobPlan) -> None:
-    """Hash the job's input files now (:func:`input_sha256` keeps them for ``run.json``)."""
-    for path in [plan.request.aoi, *(s.path for s in plan.scenes)]:
-        input_sha256(path)
+    """Hash the job's input files now (:func:`input_sha256` keeps them for ``run.json``); one
+    thread at a time (a second waits for the first and finds its hashes kept)."""
+    with _HASHING:
+        for path in [plan.request.aoi, *(s.path for s in plan.scenes)]:
+            input_sha256(path)
 
 
 def _tile_tags(plan: JobPlan, stage: str | os.PathLike[str]) -> dict[str, dict[str, str] | None]:

@@ -197,6 +197,46 @@ print("ok", first, second)
     assert "Traceback" not in proc.stderr
 
 
+def test_cpu_actors_take_the_session_s_workers_with_a_bounded_gdal_cache(tmp_path):
+    """In a session started by ``pipeline.cluster``, a one-thread CPU actor needs no runtime
+    environment of its own (it then takes one of the workers Ray started with the session
+    instead of waiting for a new process), and still computes on one thread with GDAL's cache
+    bounded; an actor of more threads, or in a session started by someone else (no bounded
+    cache in its workers), gets both variables."""
+    code = """
+import json, os
+from pipeline.cluster import ray_session
+from pipeline.job.execute import _actor_env
+
+class Probe:
+    def env(self):
+        return [os.environ.get("GDAL_CACHEMAX"), os.environ.get("OMP_NUM_THREADS")]
+
+with ray_session(num_cpus=2) as ray:
+    one, two = _actor_env(ray, 1), _actor_env(ray, 2)
+    opts = {"runtime_env": {"env_vars": one}} if one else {}
+    seen = ray.get(ray.remote(num_cpus=0, **opts)(Probe).remote().env.remote())
+    seen2 = ray.get(ray.remote(num_cpus=0, runtime_env={"env_vars": two})(Probe).remote().env.remote())
+import ray
+ray.init(num_cpus=1, include_dashboard=False)
+other = _actor_env(ray, 1)
+ray.shutdown()
+print(json.dumps([one, two, seen, seen2, other]))
+"""
+    env = {k: v for k, v in os.environ.items() if k not in ("GDAL_CACHEMAX", "OMP_NUM_THREADS")}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    one, two, seen, seen2, other = json.loads(proc.stdout.splitlines()[-1])
+    assert one == {}
+    assert seen == ["128", "1"]
+    assert two == {"OMP_NUM_THREADS": "2", "GDAL_CACHEMAX": "128"}
+    assert seen2 == ["128", "2"]
+    assert other == {"OMP_NUM_THREADS": "1", "GDAL_CACHEMAX": "128"}
+
+
 def test_a_ray_started_early_is_taken_over_by_the_next_session(tmp_path):
     """``start_ray_early`` connects in a thread of its own; the next ``ray_session`` takes that
     Ray over (its workers import our packages, not a user's ``pipeline/`` in the working

@@ -58,3 +58,25 @@ def test_a_resumed_run_keeps_other_runs_tiles_until_it_succeeds(tmp_path):
     with staging(out, key="mine", resume=True):
         pass
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_tags_of_a_tile_this_process_wrote_are_those_of_its_file(tmp_path):
+    """A tile's tags are kept when it is written (a job's outputs read every tile's tags):
+    what they give is what the file holds; a file changed since is read again."""
+    import rasterio
+
+    import pipeline.geo.mosaic as mosaic
+
+    store = TileStore(tmp_path, GRID, 255)
+    store.put("a", Window(0, 0, 32, 32), _tile(1), {"PIECES": "[1]", "PICTURE": "k:0"})
+    store.put("b", Window(32, 0, 32, 32), _tile(2), {"PIECES": "[2]"})
+    store.close()
+    with rasterio.open(store.path("a")) as src:
+        on_disk = dict(src.tags())
+    assert mosaic.tile_tags(tmp_path, "a") == on_disk  # from what was kept
+    assert mosaic.tile_tags(tmp_path, "a") == on_disk  # from the file
+    # another writer replaces b: its own tags, not the ones kept
+    with rasterio.open(store.path("b"), "r+") as dst:
+        dst.update_tags(PIECES="[changed]")
+    assert mosaic.tile_tags(tmp_path, "b")["PIECES"] == "[changed]"
+    assert mosaic.tile_tags(tmp_path, "empty") is None
