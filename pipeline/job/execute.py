@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from shapely.geometry.base import BaseGeometry
 
-from ..cluster import bounded_gdal_cache, ray_session
+from ..cluster import bounded_gdal_cache, ray_session, retain_freed_memory
 from ..errors import WastewatchError, warn
 from ..geo import GeoBox, SceneInfo
 from ..progress import progress
@@ -159,6 +159,7 @@ def execute_local(
     """Read, predict and write every tile in this process: on CPU in groups cut from
     ``lattice`` (all the job's tiles; default ``tiles``), else ``batch`` tiles at a time."""
     start = time.perf_counter()
+    retain_freed_memory()  # the stream's stripes: no fresh pages for every one
     predictor = work.predictor(device)
     stats = ExecStats(executor="local", device=str(predictor.device))
     side = group_side(str(predictor.device), work, batch)
@@ -188,6 +189,7 @@ class _PredictorActor:
     """A model held on one device; Ray instantiates it remotely."""
 
     def __init__(self, work: Workload, device: str, threads: int) -> None:
+        retain_freed_memory()  # the stream's stripes: no fresh pages for every one
         self.work = work
         self.predictor = work.predictor(device, threads)
 
