@@ -123,6 +123,9 @@ class TileStore:
 #: tags once the tiles are done: 400 files opened took 0.5 s)
 _WRITTEN: dict[str, tuple[tuple[int, int, int], dict[str, str]]] = {}
 _WRITTEN_LOCK = threading.Lock()
+#: at most this many kept (the oldest go first): a long-lived process (``serve``) whose jobs
+#: fail before their outputs are made does not keep their tiles' tags
+_WRITTEN_MAX = 20_000
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int]:
@@ -131,6 +134,8 @@ def _identity(st: os.stat_result) -> tuple[int, int, int]:
 
 def _remember(path: Path, tags: dict[str, str] | None) -> None:
     with _WRITTEN_LOCK:
+        while len(_WRITTEN) >= _WRITTEN_MAX:
+            del _WRITTEN[next(iter(_WRITTEN))]
         # what GDAL reads back: the tags, and the pixel interpretation every GeoTIFF has
         _WRITTEN[os.fspath(path)] = (
             _identity(path.stat()),

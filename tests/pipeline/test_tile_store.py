@@ -80,3 +80,16 @@ def test_tags_of_a_tile_this_process_wrote_are_those_of_its_file(tmp_path):
         dst.update_tags(PIECES="[changed]")
     assert mosaic.tile_tags(tmp_path, "b")["PIECES"] == "[changed]"
     assert mosaic.tile_tags(tmp_path, "empty") is None
+
+
+def test_tags_kept_for_tiles_never_read_are_bounded(tmp_path, monkeypatch):
+    import pipeline.geo.mosaic as mosaic
+
+    monkeypatch.setattr(mosaic, "_WRITTEN", {})
+    monkeypatch.setattr(mosaic, "_WRITTEN_MAX", 3)
+    store = TileStore(tmp_path, GRID, 255)
+    for i in range(5):
+        store.put(f"t{i}", Window(0, 0, 32, 32), _tile(i), {"PIECES": f"[{i}]"})
+    store.close()
+    assert [k.rsplit("/", 1)[-1] for k in mosaic._WRITTEN] == ["t2.tif", "t3.tif", "t4.tif"]
+    assert mosaic.tile_tags(tmp_path, "t0")["PIECES"] == "[0]"  # read from its file
