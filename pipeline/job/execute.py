@@ -275,19 +275,41 @@ class _Dispatch:
     """Which calls go to which actor: each actor works through its own contiguous run of the
     tiles (row-major neighbours share scene blocks its process has decoded already), two calls
     deep so it never waits for the driver; an actor whose run is done takes the far end of the
-    longest run left."""
+    longest run left. The last calls (no more left than actors) go one at a time to actors
+    with none in flight: queued behind a busy actor's call, one would keep it busy while
+    another actor has nothing to do (the job's tail)."""
 
     DEPTH = 2
 
     def __init__(self, batches: list[list[Any]], actors: int) -> None:
         per = -(-len(batches) // actors) if batches else 0
         self.runs = [deque(batches[i * per : (i + 1) * per]) for i in range(actors)]
+        self.in_flight = [0] * actors
 
     def next_for(self, actor: int) -> list[Any] | None:
         if self.runs[actor]:
             return self.runs[actor].popleft()
         longest = max(self.runs, key=len)
         return longest.pop() if longest else None
+
+    def left(self) -> int:
+        """Calls not yet given to an actor."""
+        return sum(len(run) for run in self.runs)
+
+    def take(self, actor: int) -> list[Any] | None:
+        """The next call for ``actor``, or None when it should get none now: it has
+        :attr:`DEPTH` in flight, or one while no more calls are left than actors."""
+        busy = self.in_flight[actor]
+        if busy >= self.DEPTH or (busy and self.left() <= len(self.runs)):
+            return None
+        chosen = self.next_for(actor)
+        if chosen is not None:
+            self.in_flight[actor] += 1
+        return chosen
+
+    def finished(self, actor: int) -> None:
+        """One of ``actor``'s calls has returned."""
+        self.in_flight[actor] -= 1
 
 
 def execute_ray(
@@ -353,7 +375,7 @@ def execute_ray(
         pending: dict[Any, int] = {}
 
         def submit(a: int) -> bool:
-            chosen = dispatch.next_for(a)
+            chosen = dispatch.take(a)
             if chosen is None:
                 return False
             actor = pool[a]
@@ -374,13 +396,15 @@ def execute_ray(
                 while pending:
                     ready, _ = ray.wait(list(pending), num_returns=1)
                     a = pending.pop(ready[0])
+                    dispatch.finished(a)
+                    while submit(a):  # its next calls before this one's results are written
+                        pass
                     results: list[TileResult] = ray.get(ready[0])
                     for result in results:
                         stats.empty_tiles += bool((result.mask == 255).all())
                         sink(result)
                         _count(stats, result)
                         advance(1)
-                    submit(a)
         except RayTaskError as exc:
             cause = getattr(exc, "cause", None)
             if isinstance(cause, WastewatchError):

@@ -208,6 +208,31 @@ def test_each_actor_works_through_its_own_run_then_takes_the_far_end_of_the_long
     assert sorted(got) == [1, 2, 5, 6, 7] and taken[-1] is None
 
 
+def test_the_last_calls_go_to_actors_with_none_in_flight():
+    """Two calls deep while many are left; once no more are left than actors, an actor with a
+    call in flight gets none (it would wait behind that call while another actor is idle),
+    an idle one does; every call is given once."""
+    from pipeline.job.execute import _Dispatch
+
+    d = _Dispatch([[i] for i in range(8)], 2)  # runs 0-3 and 4-7
+    given = [d.take(0), d.take(0), d.take(0), d.take(1), d.take(1)]
+    assert given == [[0], [1], None, [4], [5]]  # two deep
+    d.finished(0)
+    assert d.take(0) == [2]  # 4 left before: more than the actors
+    d.finished(1)
+    assert d.take(1) == [6] and d.left() == 2
+    d.finished(0)  # actor 0 still has a call in flight, and only 2 are left: none for it
+    assert d.take(0) is None
+    d.finished(0)  # now it is idle
+    assert d.take(0) == [3] and d.take(0) is None
+    d.finished(1)
+    assert d.take(1) is None  # one in flight
+    d.finished(1)
+    assert d.take(1) == [7]
+    d.finished(0)
+    assert d.take(0) is None and d.left() == 0
+
+
 def _rgb_tif(path, pixels, block):  # type: ignore[no-untyped-def]
     """A tiled 8-bit RGB GeoTIFF (nodata 0, 1 m UTM pixels) of ``pixels`` (3, h, w)."""
     from affine import Affine
