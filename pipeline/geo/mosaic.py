@@ -121,15 +121,17 @@ class TileStore:
 #: tags of the tile files this process wrote, by path, with the file's identity then: what
 #: :func:`tile_tags` gives without opening the file again (a job's outputs read every tile's
 #: tags once the tiles are done: 400 files opened took 0.5 s)
-_WRITTEN: dict[str, tuple[tuple[int, int, int], dict[str, str]]] = {}
+_WRITTEN: dict[str, tuple[tuple[int, ...], dict[str, str]]] = {}
 _WRITTEN_LOCK = threading.Lock()
 #: at most this many kept (the oldest go first): a long-lived process (``serve``) whose jobs
-#: fail before their outputs are made does not keep their tiles' tags
+#: fail before their outputs are made does not keep their tiles' tags (jobs side by side
+#: share the bound: past it, a tile's tags are read from its file again)
 _WRITTEN_MAX = 20_000
 
 
-def _identity(st: os.stat_result) -> tuple[int, int, int]:
-    return st.st_ino, st.st_size, st.st_mtime_ns
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    # ctime too: unlike mtime it cannot be set back (cp -p, rsync)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _remember(path: Path, tags: dict[str, str] | None) -> None:
@@ -146,7 +148,7 @@ def _remember(path: Path, tags: dict[str, str] | None) -> None:
 def tile_tags(folder: str | os.PathLike[str], tile_id: str) -> dict[str, str] | None:
     """The metadata a finished tile's file was written with (in a store's ``folder``); None
     for a tile with no file (no valid pixel). A file this process wrote, unchanged since (same
-    inode, size and time), is not opened again."""
+    file, size and times), is not opened again."""
     path = Path(folder) / _TILES / f"{tile_id}.tif"
     try:
         st = path.stat()

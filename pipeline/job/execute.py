@@ -328,8 +328,8 @@ def execute_ray(
     else one single-threaded actor per CPU, or ``actors``), ``batch`` tiles per call. With
     GPUs, reading and reprojection run in CPU tasks that feed the actors; CPU actors read
     their own tiles, a group of them at a time (cut from ``lattice``, all the job's tiles:
-    see :func:`group_side`). At most two calls per actor are between reading and writing at once, so
-    memory is bounded by the tile size, not the scene. Failed tasks are retried by Ray; an actor
+    see :func:`group_side`). At most two calls per actor are in flight, and one call's results
+    are being written, so memory is bounded by the tile size, not the scene. Failed tasks are retried by Ray; an actor
     that dies is restarted and its calls retried (a tile written twice is the same tile).
     """
     start = time.perf_counter()
@@ -364,7 +364,8 @@ def execute_ray(
         stats = ExecStats(executor="ray", workers=n_actors, device=device)
         size = batch or default_batch(device)
         side = group_side(device, work, batch)
-        # at most DEPTH calls (each of `size` tiles, or one group) per actor between reading
+        # at most DEPTH calls (each of `size` tiles, or one group) per actor in flight, and one
+        # call's results being written; between reading
         # and writing
         units: list[list[Any]] = (
             [[g] for g in group_tiles(lattice or tiles, side, tiles)]

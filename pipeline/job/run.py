@@ -68,9 +68,13 @@ def infer(plan: JobPlan, stage: str | os.PathLike[str]) -> ExecStats:
     """Run the model over every tile; the finished tiles are presented as the working mosaics
     (``work/*.vrt``) that :func:`cogs` and :func:`extract_detections` read."""
     start = time.perf_counter()
-    # the inputs' hashes for run.json while Ray and the model actors start (a core is idle
-    # then; after the tiles both are busy with the outputs): cached for `finish_outputs`
-    threading.Thread(target=_hash_inputs, args=(plan,), name="wastewatch-hash", daemon=True).start()
+    if plan.request.executor == "ray":
+        # the inputs' hashes for run.json while Ray and the model actors start (a core is
+        # idle then; after the tiles both are busy with the outputs): kept for
+        # `finish_outputs`, which hashes what this did not (and reports what fails)
+        threading.Thread(
+            target=_hash_inputs, args=(plan, True), name="wastewatch-hash", daemon=True
+        ).start()
     r = plan.request
     classes = plan.card.classes
     explained = classes[saliency_class(classes)] if r.saliency else None
@@ -164,15 +168,24 @@ def finish_outputs(plan: JobPlan, stage: str | os.PathLike[str], stats: ExecStat
     return len(frame)
 
 
-_HASHING = threading.Lock()
+#: one lock per input file: a second thread hashing a file waits for the first and finds its
+#: hash kept (jobs of a survey, side by side, hash their own scenes at once)
+_HASHING: dict[str, threading.Lock] = {}
+_HASHING_LOCK = threading.Lock()
 
 
-def _hash_inputs(plan: JobPlan) -> None:
-    """Hash the job's input files now (:func:`input_sha256` keeps them for ``run.json``); one
-    thread at a time (a second waits for the first and finds its hashes kept)."""
-    with _HASHING:
-        for path in [plan.request.aoi, *(s.path for s in plan.scenes)]:
-            input_sha256(path)
+def _hash_inputs(plan: JobPlan, quiet: bool = False) -> None:
+    """Hash the job's input files now (:func:`input_sha256` keeps them for ``run.json``);
+    ``quiet``: a file that fails is left for the next call to report."""
+    for path in [plan.request.aoi, *(s.path for s in plan.scenes)]:
+        with _HASHING_LOCK:
+            lock = _HASHING.setdefault(path, threading.Lock())
+        with lock:
+            try:
+                input_sha256(path)
+            except OSError:
+                if not quiet:
+                    raise
 
 
 def _tile_tags(plan: JobPlan, stage: str | os.PathLike[str]) -> dict[str, dict[str, str] | None]:

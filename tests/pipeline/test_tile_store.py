@@ -73,7 +73,15 @@ def test_tags_of_a_tile_this_process_wrote_are_those_of_its_file(tmp_path):
     store.close()
     with rasterio.open(store.path("a")) as src:
         on_disk = dict(src.tags())
-    assert mosaic.tile_tags(tmp_path, "a") == on_disk  # from what was kept
+    key = str(store.path("a"))
+    assert key in mosaic._WRITTEN
+    real_open = mosaic.rasterio.open
+    mosaic.rasterio.open = None  # type: ignore[assignment]  # kept: no file opened
+    try:
+        assert mosaic.tile_tags(tmp_path, "a") == on_disk
+    finally:
+        mosaic.rasterio.open = real_open
+    assert key not in mosaic._WRITTEN  # given once
     assert mosaic.tile_tags(tmp_path, "a") == on_disk  # from the file
     # another writer replaces b: its own tags, not the ones kept
     with rasterio.open(store.path("b"), "r+") as dst:
