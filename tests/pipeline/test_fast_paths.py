@@ -196,7 +196,7 @@ def test_a_scene_rewritten_in_place_is_read_anew(tmp_path, grid_and_scenes):
 
 
 def test_each_actor_works_through_its_own_run_then_takes_the_far_end_of_the_longest():
-    from pipeline.job.execute import _Dispatch
+    from pipeline.job.placement import Dispatch as _Dispatch
 
     batches = [[i] for i in range(10)]
     d = _Dispatch(batches, 3)  # runs 0-3, 4-7, 8-9
@@ -212,7 +212,7 @@ def test_the_last_calls_go_to_actors_with_none_in_flight():
     """Two calls deep while many are left; once no more are left than actors, an actor with a
     call in flight gets none (it would wait behind that call while another actor is idle),
     an idle one does; every call is given once."""
-    from pipeline.job.execute import _Dispatch
+    from pipeline.job.placement import Dispatch as _Dispatch
 
     d = _Dispatch([[i] for i in range(8)], 2)  # runs 0-3 and 4-7
     given = [d.take(0), d.take(0), d.take(0), d.take(1), d.take(1)]

@@ -239,7 +239,7 @@ def test_jobs_side_by_side_share_the_cpus_out(ray_local):
     """A survey's jobs running at once get the CPUs between them (one actor each at least);
     a job alone gets one single-threaded actor per CPU."""
     from pipeline.cluster import cpu_actors_per_job
-    from pipeline.job.execute import _placement
+    from pipeline.job.placement import placement as _placement
 
     assert [cpu_actors_per_job(n) for n in (1, 2, 5)] == [2, 1, 1]
     assert _placement(0, 2.0, None)[0] == 2

@@ -206,7 +206,7 @@ def test_cpu_actors_take_the_session_s_workers_with_a_bounded_gdal_cache(tmp_pat
     code = """
 import json, os
 from pipeline.cluster import ray_session
-from pipeline.job.execute import _actor_env
+from pipeline.job.placement import actor_env as _actor_env
 
 class Probe:
     def env(self):
