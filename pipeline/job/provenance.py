@@ -6,6 +6,7 @@ import functools
 import json
 import os
 import platform
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,23 @@ RUN_JSON = "run.json"
 RUN_SCHEMA_VERSION = 1
 
 
+#: one lock per file: a thread asking for a hash another is computing waits and finds it kept
+_HASHING: dict[str, threading.Lock] = {}
+_HASHING_LOCK = threading.Lock()
+
+
 def input_sha256(path: str) -> str | None:
     """The hash of a local input file; None for URIs (hashing would download them). Computed
-    once per file version in a process (a survey's jobs share their scenes)."""
+    once per file version in a process (a survey's jobs share their scenes), also when
+    threads ask at once."""
     if "://" in path or path.startswith("/vsi") or not os.path.isfile(path):
         return None
     st = os.stat(path)
-    return _sha256(os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    real = os.path.realpath(path)
+    with _HASHING_LOCK:
+        lock = _HASHING.setdefault(real, threading.Lock())
+    with lock:
+        return _sha256(real, st.st_size, st.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=256)

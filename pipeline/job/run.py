@@ -168,24 +168,15 @@ def finish_outputs(plan: JobPlan, stage: str | os.PathLike[str], stats: ExecStat
     return len(frame)
 
 
-#: one lock per input file: a second thread hashing a file waits for the first and finds its
-#: hash kept (jobs of a survey, side by side, hash their own scenes at once)
-_HASHING: dict[str, threading.Lock] = {}
-_HASHING_LOCK = threading.Lock()
-
-
 def _hash_inputs(plan: JobPlan, quiet: bool = False) -> None:
     """Hash the job's input files now (:func:`input_sha256` keeps them for ``run.json``);
     ``quiet``: a file that fails is left for the next call to report."""
     for path in [plan.request.aoi, *(s.path for s in plan.scenes)]:
-        with _HASHING_LOCK:
-            lock = _HASHING.setdefault(path, threading.Lock())
-        with lock:
-            try:
-                input_sha256(path)
-            except OSError:
-                if not quiet:
-                    raise
+        try:
+            input_sha256(path)
+        except OSError:
+            if not quiet:
+                raise
 
 
 def _tile_tags(plan: JobPlan, stage: str | os.PathLike[str]) -> dict[str, dict[str, str] | None]:

@@ -316,3 +316,35 @@ def test_the_quicklook_takes_the_tiles_samples_and_reads_only_the_rest(
     assert alone.read_bytes() == (tmp_path / "out" / "quicklook.png").read_bytes()
     # the margin only: a tenth of the window's pixels (and a little more: whole block rows)
     assert 0 < with_tiles < 0.5 * sum(read_px)
+
+
+def test_a_file_asked_for_by_threads_at_once_is_hashed_once(tmp_path, monkeypatch):
+    """The job's early hashing thread and its outputs may ask for the same scene's hash at
+    once: it is computed once, and both get it."""
+    import threading
+    import time
+
+    import pipeline.job.provenance as provenance
+
+    calls = []
+
+    def slow(path):  # type: ignore[no-untyped-def]
+        calls.append(path)
+        time.sleep(0.2)
+        return "h"
+
+    monkeypatch.setattr(provenance, "file_sha256", slow)
+    provenance._sha256.cache_clear()
+    f = tmp_path / "scene.tif"
+    f.write_bytes(b"x")
+    got: list[str | None] = []
+    threads = [
+        threading.Thread(target=lambda: got.append(provenance.input_sha256(str(f))))
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == ["h", "h", "h"] and len(calls) == 1
+    provenance._sha256.cache_clear()
