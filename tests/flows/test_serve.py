@@ -304,13 +304,18 @@ def test_scheduled_survey_runs_by_itself(serving, tmp_path):
 
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
-    runs = _client_call(
-        serving["env"]["PREFECT_API_URL"],
-        lambda c: c.read_flow_runs(
-            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[REGION]))
-        ),
-    )
-    done = [r for r in runs if r.state and r.state.is_completed()]
+    # the survey's folder is published just before its flow run reports Completed
+    while True:
+        runs = _client_call(
+            serving["env"]["PREFECT_API_URL"],
+            lambda c: c.read_flow_runs(
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[REGION]))
+            ),
+        )
+        done = [r for r in runs if r.state and r.state.is_completed()]
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(2)
     assert done, [(r.name, r.state) for r in runs]
     dates = {r.expected_start_time.astimezone(ZoneInfo(TIMEZONE)).date() for r in done}
     assert dt.date.fromisoformat(folder.name) in dates
