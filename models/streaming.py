@@ -122,6 +122,23 @@ def _max_of_views(x: torch.Tensor, k: int) -> torch.Tensor:
     return out
 
 
+#: elementwise layers that never decrease: f(max(a, b)) = max(f(a), f(b)), exactly (the same
+#: value is selected)
+_MONOTONE = (nn.ReLU, nn.ReLU6)
+
+
+def _after_max(layer: nn.Module, before: _Stage) -> list[nn.Module]:
+    """The rectifiers ending ``before``'s pointwise layers, moved behind ``layer`` when it is
+    a max pooling: a maximum of rectified values is the rectified maximum, on a quarter of the
+    values (a 2 x 2 pooling). Nothing else changes: the same values come out."""
+    if not isinstance(layer, nn.MaxPool2d) or before.layer is None:
+        return []
+    moved: list[nn.Module] = []
+    while before.after and isinstance(before.after[-1], _MONOTONE):
+        moved.insert(0, before.after.pop())
+    return moved
+
+
 def _zero_rows(t: torch.Tensor, rows: int) -> torch.Tensor:
     """``rows`` rows of zeros shaped (and laid out in memory) like ``t``'s."""
     z = t.new_zeros((*t.shape[:2], rows, t.shape[3]))
@@ -349,7 +366,7 @@ def row_streamed(network: nn.Module, budget_bytes: int = 8 << 20) -> RowStreamed
         geometry = _row_geometry(m)
         if geometry is None:
             return None
-        stages.append(_Stage(m, *geometry, []))
+        stages.append(_Stage(m, *geometry, _after_max(m, stages[-1])))
     if not stages[0].after:
         stages.pop(0)
     return RowStreamed(network, stages, budget_bytes)

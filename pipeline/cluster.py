@@ -22,12 +22,16 @@ __all__ = [
     "retain_freed_memory",
     "start_ray_early",
     "state_dir",
+    "workers_env",
 ]
 
 log = logging.getLogger("wastewatch")
 _CHDIR = threading.Lock()
 #: a local Ray being shut down in the background (see ``ray_session(stop_behind=True)``)
 _STOPPING: list[threading.Thread] = []
+#: the local Rays this process started (their GCS addresses) with the variables of ours their
+#: workers inherited (see ``_init``)
+_INHERITED: dict[str, dict[str, str]] = {}
 
 #: GDAL's block cache per process (MB) unless ``GDAL_CACHEMAX`` says otherwise. GDAL's default
 #: is 5 % of RAM, filled by every scene read and raster written: memory that grows with the
@@ -117,8 +121,6 @@ def await_ray_stop() -> None:
 def _init_kwargs() -> dict[str, Any]:
     quiet = not log.isEnabledFor(logging.INFO)
     return {
-        # Ray workers start with this environment: a bounded GDAL block cache in each
-        "runtime_env": {"env_vars": {"GDAL_CACHEMAX": bounded_gdal_cache()}},
         "include_dashboard": False,
         "log_to_driver": not quiet,
         "logging_level": logging.WARNING if quiet else logging.INFO,
@@ -126,13 +128,50 @@ def _init_kwargs() -> dict[str, Any]:
 
 
 def _init(address: str | None, num_cpus: int | None = None) -> None:
+    """Connect to ``address`` or start a local Ray, its workers with a bounded GDAL cache.
+
+    A cluster's workers get the cache through the job's runtime environment. A local Ray's
+    processes inherit this one's environment (where :func:`bounded_gdal_cache` sets it): a
+    runtime environment of the job would only keep every task and actor from the workers Ray
+    starts beside a new session (they have none), and each would wait for a new Python
+    process instead (measured on 2 cores: the model actors computing 2 s later, and the
+    started workers' CPU spent for nothing).
+    """
     import ray
 
+    cache = bounded_gdal_cache()
     with _neutral_cwd():
         if address:
-            ray.init(address=address, **_init_kwargs())
+            env = {"GDAL_CACHEMAX": cache}
+            ray.init(address=address, runtime_env={"env_vars": env}, **_init_kwargs())
         else:
             ray.init(num_cpus=num_cpus or os.cpu_count(), **_init_kwargs())
+            _INHERITED[_gcs_address(ray)] = {"GDAL_CACHEMAX": cache}
+
+
+def _gcs_address(ray: Any) -> str:
+    try:
+        return str(ray.get_runtime_context().gcs_address)
+    except Exception:  # not connected
+        return ""
+
+
+def _shutdown(ray: Any) -> None:
+    """Shut down the local Ray started here (see :func:`_init`)."""
+    _INHERITED.pop(_gcs_address(ray), None)
+    ray.shutdown()
+
+
+def workers_env(ray: Any) -> dict[str, str]:
+    """The environment variables every worker of the connected session has been given by us:
+    those of the job's runtime environment, or those a local Ray started here inherited."""
+    inherited = _INHERITED.get(_gcs_address(ray))
+    if inherited is not None:
+        return dict(inherited)
+    try:
+        return dict(ray.get_runtime_context().runtime_env.get("env_vars") or {})
+    except Exception:  # no runtime environment to read
+        return {}
 
 
 class _Held(logging.Filter):
@@ -187,7 +226,7 @@ class _EarlyRay:
         self.started.set()
         self.stop.wait()
         if self.error is None:
-            self.ray.shutdown()
+            _shutdown(self.ray)
         if self.abandoned:  # what Ray said while starting for nobody: dropped
             self.held.release(show=False)
 
@@ -279,11 +318,11 @@ def ray_session(
     finally:
         if stop_behind:
             # not a daemon: the interpreter waits for it before its atexit handlers (Ray's own)
-            stop = threading.Thread(target=ray.shutdown, name="wastewatch-ray-stop")
+            stop = threading.Thread(target=_shutdown, args=(ray,), name="wastewatch-ray-stop")
             stop.start()
             _STOPPING.append(stop)
         else:
-            ray.shutdown()
+            _shutdown(ray)
 
 
 def cpu_actors_per_job(jobs: int) -> int | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from ..cluster import bounded_gdal_cache
+from ..cluster import bounded_gdal_cache, workers_env
 from ..errors import warn
 
 __all__ = ["Dispatch", "actor_env", "placement"]
@@ -14,18 +14,14 @@ __all__ = ["Dispatch", "actor_env", "placement"]
 
 def actor_env(ray: Any, threads: int) -> dict[str, str]:
     """The environment variables a CPU actor needs beyond those of the job's workers: none
-    when the job's runtime environment bounds GDAL's cache already (Ray sessions started by
-    ``pipeline.cluster`` do) and the actor computes on one thread (a worker's
+    when the session's workers have GDAL's cache bounded already (Ray sessions started by
+    ``pipeline.cluster`` do: ``cluster.workers_env``) and the actor computes on one thread (a worker's
     ``OMP_NUM_THREADS`` is 1 then, or what the driver's environment says, and the predictor
     sets torch's threads itself). An actor with a runtime environment of its own cannot take
     one of the workers Ray starts beside a new session: it waits for a new Python process
     (measured on 2 cores: 0.5 s later ready, and a second of CPU per actor)."""
     cache = bounded_gdal_cache()
-    try:
-        job_env = dict(ray.get_runtime_context().runtime_env.get("env_vars") or {})
-    except Exception:  # no runtime environment to read: give the actors theirs
-        job_env = {}
-    if threads == 1 and job_env.get("GDAL_CACHEMAX") == cache:
+    if threads == 1 and workers_env(ray).get("GDAL_CACHEMAX") == cache:
         return {}
     return {"OMP_NUM_THREADS": str(threads), "GDAL_CACHEMAX": cache}
 

@@ -81,6 +81,35 @@ def test_strided_convolutions_and_poolings_stream():
     _same(chain, torch.randn(1, 3, 173, 41), budget=8 * 41 * 4 * 10)
 
 
+def test_rectifiers_before_a_max_pooling_run_behind_it_on_the_same_values():
+    """A ReLU before a max pooling is applied to the pooled values (a quarter of them): the
+    maximum of rectified values is the rectified maximum, exactly; layers that are not
+    monotone (GELU), or a pooling that is not a maximum, keep their place."""
+    torch.manual_seed(7)
+    chain = nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Conv2d(8, 8, 3), nn.GELU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 8, 3), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Conv2d(8, 2, 1),
+    ).eval()  # fmt: skip
+    streamed = _same(chain, torch.randn(1, 3, 190, 47), budget=8 * 47 * 4 * 10)
+    kinds = [
+        (type(st.layer).__name__, [type(a).__name__ for a in st.after])
+        for st in streamed._stages
+    ]
+    assert kinds == [
+        ("Conv2d", []), ("MaxPool2d", ["ReLU"]),
+        ("Conv2d", ["GELU"]), ("MaxPool2d", []),
+        ("Conv2d", ["ReLU"]), ("AvgPool2d", []),
+        ("Conv2d", []),
+    ]  # fmt: skip
+    x = torch.randn(2, 8, 33, 21)
+    x[0, 1, 4, 4] = float("nan")
+    want, got = F.max_pool2d(F.relu(x), 2), F.relu(F.max_pool2d(x, 2))
+    assert torch.equal(want.isnan(), got.isnan())
+    assert torch.equal(want.nan_to_num(), got.nan_to_num())
+
+
 @pytest.mark.parametrize("k", [2, 3])
 @pytest.mark.parametrize("channels_last", [True, False])
 def test_non_overlapping_max_pooling_of_views_is_max_pool2d_exactly(k, channels_last):

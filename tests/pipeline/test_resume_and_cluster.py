@@ -204,7 +204,7 @@ def test_cpu_actors_take_the_session_s_workers_with_a_bounded_gdal_cache(tmp_pat
     bounded; an actor of more threads, or in a session started by someone else (no bounded
     cache in its workers), gets both variables."""
     code = """
-import json, os
+import json, os, time
 from pipeline.cluster import ray_session
 from pipeline.job.placement import actor_env as _actor_env
 
@@ -212,16 +212,35 @@ class Probe:
     def env(self):
         return [os.environ.get("GDAL_CACHEMAX"), os.environ.get("OMP_NUM_THREADS")]
 
+    def pid(self):
+        return os.getpid()
+
+def idle_workers():
+    found = set()
+    for p in os.listdir("/proc"):
+        try:
+            if p.isdigit() and open(f"/proc/{p}/cmdline", "rb").read().startswith(b"ray::IDLE"):
+                found.add(int(p))
+        except OSError:
+            pass
+    return found
+
 with ray_session(num_cpus=2) as ray:
+    deadline = time.time() + 60
+    while len(idle_workers()) < 2 and time.time() < deadline:  # the workers Ray starts
+        time.sleep(0.2)
+    started = idle_workers()
     one, two = _actor_env(ray, 1), _actor_env(ray, 2)
     opts = {"runtime_env": {"env_vars": one}} if one else {}
-    seen = ray.get(ray.remote(num_cpus=0, **opts)(Probe).remote().env.remote())
+    probe = ray.remote(num_cpus=0, **opts)(Probe).remote()
+    seen = ray.get(probe.env.remote())
+    took = ray.get(probe.pid.remote()) in started
     seen2 = ray.get(ray.remote(num_cpus=0, runtime_env={"env_vars": two})(Probe).remote().env.remote())
 import ray
 ray.init(num_cpus=1, include_dashboard=False)
 other = _actor_env(ray, 1)
 ray.shutdown()
-print(json.dumps([one, two, seen, seen2, other]))
+print(json.dumps([one, two, seen, seen2, other, took]))
 """
     env = {k: v for k, v in os.environ.items() if k not in ("GDAL_CACHEMAX", "OMP_NUM_THREADS")}
     proc = subprocess.run(
@@ -229,8 +248,9 @@ print(json.dumps([one, two, seen, seen2, other]))
         env=env,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    one, two, seen, seen2, other = json.loads(proc.stdout.splitlines()[-1])
+    one, two, seen, seen2, other, took = json.loads(proc.stdout.splitlines()[-1])
     assert one == {}
+    assert took, "the one-thread actor waited for a new process"
     assert seen == ["128", "1"]
     assert two == {"OMP_NUM_THREADS": "2", "GDAL_CACHEMAX": "128"}
     assert seen2 == ["128", "2"]
