@@ -94,8 +94,7 @@ def test_rectifiers_before_a_max_pooling_run_behind_it_on_the_same_values():
     ).eval()  # fmt: skip
     streamed = _same(chain, torch.randn(1, 3, 190, 47), budget=8 * 47 * 4 * 10)
     kinds = [
-        (type(st.layer).__name__, [type(a).__name__ for a in st.after])
-        for st in streamed._stages
+        (type(st.layer).__name__, [type(a).__name__ for a in st.after]) for st in streamed._stages
     ]
     assert kinds == [
         ("Conv2d", []), ("MaxPool2d", ["ReLU"]),
