@@ -134,8 +134,8 @@ def _init(address: str | None, num_cpus: int | None = None) -> None:
     processes inherit this one's environment (where :func:`bounded_gdal_cache` sets it): a
     runtime environment of the job would only keep every task and actor from the workers Ray
     starts beside a new session (they have none), and each would wait for a new Python
-    process instead (measured on 2 cores: the model actors computing 2 s later, and the
-    started workers' CPU spent for nothing).
+    process instead (measured on 2 cores: a 400 Mpx job's model actors computing 1 s later,
+    and the started workers' CPU spent for nothing).
     """
     import ray
 
