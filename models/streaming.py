@@ -24,6 +24,7 @@ from torch import fx, nn
 from torch.nn import functional as F
 
 from .errors import WastewatchError
+from .fused import conv_relu
 from .layers import DilatedAvgPool2d
 
 __all__ = ["RowSource", "RowStreamed", "StreamTooShort", "row_streamed"]
@@ -79,14 +80,22 @@ class _Stage:
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
         m = self.layer
-        if isinstance(m, nn.Conv2d) and self.pad:
-            cols = int(m.padding[1])  # type: ignore[misc]  # str paddings never stream
-            x = F.conv2d(x, m.weight, m.bias, m.stride, (0, cols), m.dilation, m.groups)
+        after = self.after
+        if isinstance(m, nn.Conv2d):
+            # the stream adds the row padding: the layer pads the columns only
+            pad = (0, int(m.padding[1])) if self.pad else None  # type: ignore[misc]
+            fused = conv_relu(x, m, pad) if after and type(after[0]) is nn.ReLU else None
+            if fused is not None:  # the rectifier applied in the convolution's own pass
+                x, after = fused, after[1:]
+            elif pad is not None:
+                x = F.conv2d(x, m.weight, m.bias, m.stride, pad, m.dilation, m.groups)
+            else:
+                x = m(x)
         elif isinstance(m, nn.MaxPool2d) and _tiling_pool(m):
             x = _max_of_views(x, _first(m.kernel_size))
         elif m is not None:
             x = m(x)
-        for p in self.after:
+        for p in after:
             x = p(x)
         return x
 

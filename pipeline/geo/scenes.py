@@ -232,23 +232,59 @@ def _read_aligned(
     c1, r1 = max(c0, 0), max(r0, 0)
     c2, r2 = min(c0 + w, src.width), min(r0 + h, src.height)
     all_valid = all(flags == [MaskFlags.all_valid] for flags in src.mask_flag_enums)
+    nodata = _integer_nodata(src, indexes)
     if (c1, r1, c2, r2) == (c0, r0, c0 + w, r0 + h):  # inside the scene: read as it is
         win = Window(c0, r0, w, h)
         data = src.read(indexes=indexes, window=win, out_dtype=dtype)
         if all_valid:  # no nodata, mask or alpha: computing the mask costs a read
             return data, np.ones((h, w), bool)
+        if nodata is not None:
+            return data, _valid_of_nodata(data, nodata)
         return data, src.dataset_mask(window=win) > 0
     data = np.zeros((len(indexes), h, w), dtype)
     mask = np.zeros((h, w), bool)
     if c2 > c1 and r2 > r1:
         win = Window(c1, r1, c2 - c1, r2 - r1)
         rows, cols = slice(r1 - r0, r2 - r0), slice(c1 - c0, c2 - c0)
-        data[:, rows, cols] = src.read(indexes=indexes, window=win, out_dtype=dtype)
+        part = src.read(indexes=indexes, window=win, out_dtype=dtype)
+        data[:, rows, cols] = part
         if all_valid:
             mask[rows, cols] = True
+        elif nodata is not None:
+            mask[rows, cols] = _valid_of_nodata(part, nodata)
         else:
             mask[rows, cols] = src.dataset_mask(window=win) > 0
     return data, mask
+
+
+def _integer_nodata(src: rasterio.io.DatasetReader, indexes: list[int]) -> list[float] | None:
+    """The bands' nodata values when the dataset's mask is made of them alone and the pixels
+    read hold them exactly: every band of an integer scene read, each band's mask its nodata
+    value (no mask band, no alpha). Then the mask is computed from the pixels read, the way
+    GDAL and rasterio do (``dataset_mask``: valid where any band is not nodata) without
+    reading the window a second time. None otherwise."""
+    types = {np.dtype(t) for t in src.dtypes}
+    if (
+        len(indexes) != src.count
+        or len(types) != 1
+        or not np.issubdtype(next(iter(types)), np.integer)
+    ):
+        return None
+    if any(flags != [MaskFlags.nodata] for flags in src.mask_flag_enums):
+        return None
+    info = np.iinfo(next(iter(types)))
+    values = [src.nodatavals[i - 1] for i in indexes]
+    if any(v is None or not float(v).is_integer() or not info.min <= v <= info.max for v in values):
+        return None  # a value no pixel can hold: GDAL says what it makes of it
+    return [float(v) for v in values]
+
+
+def _valid_of_nodata(data: np.ndarray, nodata: list[float]) -> np.ndarray:
+    """Valid where any band differs from its nodata value (bands, h, w) -> (h, w)."""
+    valid = data[0] != data.dtype.type(nodata[0])
+    for band, value in zip(data[1:], nodata[1:], strict=True):
+        valid |= band != data.dtype.type(value)
+    return valid
 
 
 def read_window(

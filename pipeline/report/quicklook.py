@@ -3,6 +3,7 @@ title, a legend and a scale bar, as PNG."""
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Sequence
@@ -44,6 +45,7 @@ class Overlay:
         return c if isinstance(c[0], int) else c[i]  # type: ignore[return-value]
 
 
+@functools.lru_cache(maxsize=32)
 def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     """Pillow's bundled font at ``size`` pixels (the same on every machine)."""
     return ImageFont.load_default(size=size)
@@ -74,25 +76,64 @@ def outline(
     width: int = 2,
 ) -> None:
     """Draw ``geom``'s rings (map coordinates) on a picture with geotransform ``transform``."""
-    inverse = ~transform
+    inv = ~transform
     for ring in _rings(geom):
-        pts = [inverse * xy for xy in ring]
-        if len(pts) >= 2:
-            draw.line(pts, fill=colour, width=width, joint="curve")
+        if len(ring) < 2:
+            continue
+        xy = np.asarray(ring, dtype=float)[:, :2]
+        cols = inv.a * xy[:, 0] + inv.b * xy[:, 1] + inv.c
+        rows = inv.d * xy[:, 0] + inv.e * xy[:, 1] + inv.f
+        draw.line(
+            list(zip(cols.tolist(), rows.tolist(), strict=True)),
+            fill=colour,
+            width=width,
+            joint="curve",
+        )
 
 
 def _label(
-    draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, size: int, colour: RGB
+    picture: Image.Image, xy: tuple[float, float], text: str, size: int, colour: RGB
 ) -> None:
-    draw.text(
-        xy,
-        text,
-        font=font(size),
-        fill=(255, 255, 255),
-        stroke_width=max(2, size // 7),
-        stroke_fill=tuple(c // 3 for c in colour),
-        anchor="lb",
-    )
+    """``text`` with its left end of baseline at ``xy``: white on a halo of ``colour``, darkened.
+
+    Labels are made of a few characters (ranks: digits) drawn on hundreds of sites: each
+    character's halo and glyph are rendered once (:func:`_glyph`) and stamped where the
+    line's layout puts it, the halos of all first (a halo never covers a neighbour's glyph).
+    """
+    f = font(size)
+    stroke = max(2, size // 7)
+    x, y = xy
+    stamps = []
+    for i, ch in enumerate(text):
+        dx = round(x + (f.getlength(text[:i]) if i else 0.0))
+        stamps.append((dx, round(y), _glyph(ch, size, stroke)))
+    halo = tuple(c // 3 for c in colour)
+    for dx, dy, (left, top, halo_mask, _) in stamps:
+        picture.paste(halo, _box(dx + left, dy + top, halo_mask), halo_mask)
+    for dx, dy, (left, top, _, glyph_mask) in stamps:
+        picture.paste((255, 255, 255), _box(dx + left, dy + top, glyph_mask), glyph_mask)
+
+
+def _box(x: int, y: int, mask: Image.Image) -> tuple[int, int, int, int]:
+    return x, y, x + mask.width, y + mask.height
+
+
+@functools.lru_cache(maxsize=512)
+def _glyph(ch: str, size: int, stroke: int) -> tuple[int, int, Image.Image, Image.Image]:
+    """One character's masks, anchored at its left end of baseline: ``(left, top, halo,
+    glyph)``, the halo the glyph widened by ``stroke`` pixels, both as large as the halo's box
+    whose top-left corner is at ``(left, top)`` from the anchor."""
+    f = font(size)
+    left, top, right, bottom = f.getbbox(ch, stroke_width=stroke, anchor="lb")
+    w, h = max(1, int(right - left)), max(1, int(bottom - top))
+    masks = []
+    for width in (stroke, 0):
+        mask = Image.new("L", (w, h), 0)
+        ImageDraw.Draw(mask).text(
+            (-left, -top), ch, font=f, fill=255, stroke_width=width, stroke_fill=255, anchor="lb"
+        )
+        masks.append(mask)
+    return int(left), int(top), masks[0], masks[1]
 
 
 def scale_bar_length(metres_per_px: float, target_px: float) -> float:
@@ -188,8 +229,8 @@ def quicklook(
             if o.labels is None or g.is_empty:
                 continue
             _, _, maxx, maxy = g.bounds
-            col, row = inverse * (maxx, maxy)
-            _label(draw, (col + 3, max(row, size)), o.labels[i], size, o.colour_of(i))
+            col, row = inverse @ (maxx, maxy)
+            _label(picture, (col + 3, max(row, size)), o.labels[i], size, o.colour_of(i))
     canvas.paste(picture, (0, head))
     draw = ImageDraw.Draw(canvas)
     draw.text(

@@ -243,6 +243,31 @@ def test_quicklook_labels_sites_and_has_a_legend_and_a_scale_bar(tmp_path):
     assert scale_bar_length(0.5, 160) == 50 and scale_bar_length(2.0, 160) == 200
 
 
+@pytest.mark.parametrize("text", ["7", "42", "1378", "1011"])
+@pytest.mark.parametrize("size", [12, 17, 22])
+def test_stamped_labels_look_like_pillow_s_own_text(text, size):
+    from PIL import ImageDraw
+
+    from pipeline.report.quicklook import _label, font
+
+    colour = (255, 140, 0)
+    ours = Image.new("RGB", (160, 60), (128, 128, 128))
+    _label(ours, (20.4, 40.0), text, size, colour)
+    theirs = Image.new("RGB", (160, 60), (128, 128, 128))
+    ImageDraw.Draw(theirs).text(
+        (20.4, 40.0), text, font=font(size), fill=(255, 255, 255),
+        stroke_width=max(2, size // 7), stroke_fill=tuple(c // 3 for c in colour), anchor="lb",
+    )  # fmt: skip
+    a, b = np.asarray(ours).astype(int), np.asarray(theirs).astype(int)
+
+    def iou(x, y):  # type: ignore[no-untyped-def]
+        return (x & y).sum() / (x | y).sum()
+
+    assert iou((a > 200).all(2), (b > 200).all(2)) > 0.8, "the glyphs in the same places"
+    assert iou((a != 128).any(2), (b != 128).any(2)) > 0.9, "the halo in the same places"
+    assert np.abs(a - b).mean() < 3
+
+
 def _has_qgis() -> bool:
     if not os.path.exists(SYSTEM_PYTHON):
         return False

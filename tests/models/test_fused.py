@@ -1,0 +1,132 @@
+"""A convolution with its rectifier in one oneDNN pass: the two layers' values, where it runs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import models.fused as fused
+import models.streaming as streaming
+from models import PatchClassifier, row_streamed, to_dense
+from models.fused import conv_relu
+
+needs_onednn = pytest.mark.skipif(
+    not torch.backends.mkldnn.is_available(), reason="this torch has no oneDNN"
+)
+
+
+def _cl(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+@needs_onednn
+@pytest.mark.parametrize(
+    ("cin", "cout", "k", "padding", "stride", "dilation", "shape"),
+    [
+        (3, 16, 3, (0, 0), 1, 1, (1, 3, 21, 70)),  # a first layer, unpadded
+        (16, 32, 3, (0, 1), 1, 1, (1, 16, 9, 33)),  # the columns padded (a stream's stripe)
+        (64, 64, 5, (2, 2), 1, 2, (2, 64, 17, 19)),  # dilated (a densified FC layer), 2 images
+        (8, 4, 1, (0, 0), 2, 1, (1, 8, 10, 12)),  # pointwise, strided
+    ],
+)
+def test_a_fused_convolution_has_the_values_of_the_convolution_then_its_rectifier(
+    cin, cout, k, padding, stride, dilation, shape
+):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(cin, cout, k, stride=stride, padding=padding, dilation=dilation).eval()
+    x = _cl(torch.randn(shape))
+    with torch.inference_mode():
+        got = conv_relu(x, conv)
+        want = torch.relu(conv(x))
+    assert got is not None, "a channels-last float32 CPU input is fused"
+    assert got.shape == want.shape
+    assert (got >= 0).all() and (got == 0).any(), "rectified"
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
+    # the padding given replaces the layer's own (the stream pads the rows itself)
+    with torch.inference_mode():
+        cols = conv_relu(x, conv, (0, padding[1]))
+        ref = torch.relu(
+            nn.functional.conv2d(
+                x, conv.weight, conv.bias, conv.stride, (0, padding[1]), conv.dilation
+            )
+        )
+    assert cols is not None
+    torch.testing.assert_close(cols, ref, atol=1e-6, rtol=1e-6)
+
+
+def test_inputs_it_cannot_take_are_left_to_the_two_layers():
+    conv = nn.Conv2d(3, 4, 3)
+    x = torch.randn(1, 3, 9, 9)
+    assert conv_relu(x, conv) is None, "not channels-last"
+    assert conv_relu(_cl(x.double()), conv.double()) is None, "float64"
+    conv = conv.float()
+    assert conv_relu(_cl(x), conv) is None, "gradients wanted: autograd must see both layers"
+    with torch.no_grad():
+        strided = _cl(torch.randn(1, 3, 9, 18))[:, :, :, ::2]
+        assert conv_relu(strided, conv) is None, "a strided view"
+    reflect = nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect")
+    with torch.no_grad():
+        assert conv_relu(_cl(x), reflect) is None, "padding other than zeros"
+
+
+def _dense_classifier() -> nn.Module:
+    torch.manual_seed(1)
+    model = PatchClassifier(patch_size=48).eval()
+    return to_dense(model).eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+
+@needs_onednn
+def test_a_row_streamed_network_fuses_its_convolutions_with_their_rectifiers(monkeypatch):
+    dense = _dense_classifier()
+    streamed = row_streamed(dense, 96 << 10)
+    assert streamed is not None
+    calls: list[torch.Size] = []
+
+    def counting(x, conv, padding=None):
+        out = conv_relu(x, conv, padding)
+        if out is not None:
+            calls.append(out.shape)
+        return out
+
+    monkeypatch.setattr(streaming, "conv_relu", counting)
+    x = _cl(torch.rand(1, 3, 150, 97) * 4 - 2)
+    with torch.inference_mode():
+        want, got = dense(x), streamed(x)
+    assert calls, "no convolution ran fused with its rectifier"
+    # each convolution followed by a rectifier (not moved behind a max pooling) is fused
+    fusable = sum(
+        1
+        for s in streamed._stages
+        if isinstance(s.layer, nn.Conv2d) and s.after and type(s.after[0]) is nn.ReLU
+    )
+    assert fusable >= 3
+    assert len(calls) >= fusable
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_without_the_operator_the_stream_runs_the_two_layers_to_the_same_values(monkeypatch):
+    dense = _dense_classifier()
+    streamed = row_streamed(dense, 96 << 10)
+    assert streamed is not None
+    x = _cl(torch.rand(1, 3, 120, 81) * 4 - 2)
+    with torch.inference_mode():
+        want = dense(x)
+        with_op = streamed(x)
+        monkeypatch.setattr(fused, "_WORKS", [False])  # a build of torch without it
+        without = streamed(x)
+    torch.testing.assert_close(with_op, want, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(without, want, atol=1e-5, rtol=1e-5)
+
+
+def test_a_build_without_the_operator_falls_back_for_good(monkeypatch):
+    class Missing:
+        def __getattr__(self, name):
+            raise AttributeError(name)
+
+    monkeypatch.setattr(fused, "_WORKS", [None])
+    monkeypatch.setattr(torch.ops, "mkldnn", Missing(), raising=False)
+    conv = nn.Conv2d(3, 4, 3)
+    with torch.inference_mode():
+        assert conv_relu(_cl(torch.randn(1, 3, 9, 9)), conv) is None
+    assert fused._WORKS == [False]
