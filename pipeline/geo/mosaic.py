@@ -23,11 +23,13 @@ from rasterio.windows import Window
 
 from .grid import GeoBox
 
-__all__ = ["BandSpec", "TileStore", "tile_tags", "write_mosaic_vrt"]
+__all__ = ["FLAT_BLOCK", "BandSpec", "TileStore", "tile_tags", "write_mosaic_vrt"]
 
 LEDGER = "ledger.txt"
 #: block side of the tile files (tiled: whole blocks are what GDAL reads and caches)
 _BLOCK = 256
+#: block side of the rasters of the whole grid the tiles are copied into (the COGs' own)
+FLAT_BLOCK = 512
 _TILES = "tiles"
 
 
@@ -196,9 +198,15 @@ def write_mosaic_vrt(
     grid: GeoBox,
     bands: Sequence[BandSpec],
     metadata: dict[str, str],
+    flat: str | os.PathLike[str] | None = None,
 ) -> Path:
     """A VRT of ``grid`` assembling ``bands`` of the store's tiles (sorted by id: the same
-    bytes whatever order the tiles finished in); where no tile holds data it reads nodata."""
+    bytes whatever order the tiles finished in); where no tile holds data it reads nodata.
+
+    With ``flat``, the VRT's bands are those of that one raster of the whole grid instead
+    (its band ``i`` the VRT's band ``i``: the tiles' bands copied into it, see
+    :class:`~pipeline.geo.rasters.RasterWriter`), with the same metadata.
+    """
     path = Path(path)
     root = ET.Element("VRTDataset", rasterXSize=str(grid.width), rasterYSize=str(grid.height))
     ET.SubElement(root, "SRS").text = grid.crs.to_wkt()
@@ -222,20 +230,29 @@ def write_mosaic_vrt(
             for index in range(256):
                 r, g, b, a = spec.colours.get(index, (0, 0, 0, 255))
                 ET.SubElement(table, "Entry", c1=str(r), c2=str(g), c3=str(b), c4=str(a))
+        if flat is not None:
+            whole = Window(0, 0, grid.width, grid.height)
+            _source(band, os.path.relpath(flat, path.parent), i, whole, FLAT_BLOCK)
+            continue
         for tile_id in sorted(store.stored):
-            win = store.windows[tile_id]
-            w, h = str(win.width), str(win.height)
-            src = ET.SubElement(band, "SimpleSource")
-            name = ET.SubElement(src, "SourceFilename", relativeToVRT="1")
-            name.text = os.path.relpath(store.path(tile_id), path.parent)
-            ET.SubElement(src, "SourceBand").text = str(spec.source_band)
-            ET.SubElement(
-                src, "SourceProperties", RasterXSize=w, RasterYSize=h, DataType="Byte",
-                BlockXSize=str(_BLOCK), BlockYSize=str(_BLOCK),
-            )  # fmt: skip
-            ET.SubElement(src, "SrcRect", xOff="0", yOff="0", xSize=w, ySize=h)
-            ET.SubElement(
-                src, "DstRect", xOff=str(win.col_off), yOff=str(win.row_off), xSize=w, ySize=h
-            )
+            rel = os.path.relpath(store.path(tile_id), path.parent)
+            _source(band, rel, spec.source_band, store.windows[tile_id], _BLOCK)
     ET.ElementTree(root).write(path, encoding="utf-8")
     return path
+
+
+def _source(band: ET.Element, name: str, source_band: int, win: Window, block: int) -> None:
+    """A VRT band's source: ``source_band`` of file ``name`` (relative to the VRT), whose
+    pixels are those of ``win`` of the VRT's grid."""
+    w, h = str(int(win.width)), str(int(win.height))
+    src = ET.SubElement(band, "SimpleSource")
+    ET.SubElement(src, "SourceFilename", relativeToVRT="1").text = name
+    ET.SubElement(src, "SourceBand").text = str(source_band)
+    ET.SubElement(
+        src, "SourceProperties", RasterXSize=w, RasterYSize=h, DataType="Byte",
+        BlockXSize=str(block), BlockYSize=str(block),
+    )  # fmt: skip
+    ET.SubElement(src, "SrcRect", xOff="0", yOff="0", xSize=w, ySize=h)
+    ET.SubElement(
+        src, "DstRect", xOff=str(int(win.col_off)), yOff=str(int(win.row_off)), xSize=w, ySize=h
+    )
