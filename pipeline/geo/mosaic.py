@@ -85,20 +85,32 @@ class TileStore:
         return self.tiles / f"{tile_id}.tif"
 
     def put(
-        self, tile_id: str, window: Window, bands: np.ndarray, tags: dict[str, str] | None = None
+        self,
+        tile_id: str,
+        window: Window,
+        bands: np.ndarray | Sequence[np.ndarray],
+        tags: dict[str, str] | None = None,
     ) -> None:
-        """Store a finished tile (``bands``: uint8 (n, h, w); ``tags``: metadata of its file,
-        written with it) and record it in the ledger."""
-        stored = not bool((bands == self.nodata).all())
+        """Store a finished tile (``bands``: uint8 (n, h, w), or a sequence of such arrays,
+        the file's bands in their order; ``tags``: metadata of its file, written with it) and
+        record it in the ledger. A tile whose every value is nodata gets no file.
+
+        Nothing as large as the tile is allocated (the driver writes hundreds of tiles while
+        the models run: every fresh page of a temporary costs a fault in the kernel)."""
+        layers = [bands] if isinstance(bands, np.ndarray) else list(bands)
+        stored = any(_holds_data(a, self.nodata) for a in layers)
         if stored:
-            n, h, w = bands.shape
+            n, (h, w) = sum(len(a) for a in layers), layers[0].shape[1:]
             tmp = self.tiles / f".{tile_id}.{os.getpid()}.tmp.tif"
             with rasterio.open(
                 tmp, "w", driver="GTiff", width=w, height=h, count=n, dtype="uint8",
                 nodata=self.nodata, crs=self._crs, transform=self.grid.window_transform(window),
                 INTERLEAVE="BAND", TILED="YES", BLOCKXSIZE=_BLOCK, BLOCKYSIZE=_BLOCK,
             ) as dst:  # fmt: skip
-                dst.write(bands)
+                first = 1
+                for a in layers:
+                    dst.write(a, indexes=list(range(first, first + len(a))))
+                    first += len(a)
                 if tags:
                     dst.update_tags(**tags)
             _fsync(tmp)  # the data on disk before the name: a crash leaves no empty tile
@@ -163,6 +175,11 @@ def tile_tags(folder: str | os.PathLike[str], tile_id: str) -> dict[str, str] | 
         return dict(known[1])
     with rasterio.open(path) as src:
         return dict(src.tags())
+
+
+def _holds_data(a: np.ndarray, nodata: int) -> bool:
+    """Whether ``a`` holds a value other than ``nodata`` (two passes over it, no temporary)."""
+    return a.size > 0 and (int(a.min()) != nodata or int(a.max()) != nodata)
 
 
 def _fsync(path: Path) -> None:

@@ -170,7 +170,7 @@ class RasterWriter:
                 raise ValueError("this writer writes saliency.tif: give every window's saliency")
             layers.append(saliency[None])
         layers = [a.astype(np.uint8, copy=False) for a in layers]
-        self._store.put(tile_id, window, np.concatenate(layers), tags)
+        self._store.put(tile_id, window, layers, tags)
         if tile_id in self._store.stored:
             self._copy(tile_id, window, layers)
         self.written += 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import rasterio
 from affine import Affine
 from pyproj import CRS
 from rasterio.windows import Window
@@ -101,3 +102,23 @@ def test_tags_kept_for_tiles_never_read_are_bounded(tmp_path, monkeypatch):
     store.close()
     assert [k.rsplit("/", 1)[-1] for k in mosaic._WRITTEN] == ["t2.tif", "t3.tif", "t4.tif"]
     assert mosaic.tile_tags(tmp_path, "t0")["PIECES"] == "[0]"  # read from its file
+
+
+def test_a_tile_given_as_layers_is_the_tile_given_as_one_array(tmp_path):
+    rng = np.random.default_rng(1)
+    probs = rng.integers(0, 255, (2, 32, 32), dtype=np.uint8)
+    mask = rng.integers(0, 3, (1, 32, 32), dtype=np.uint8)
+    one, layered = TileStore(tmp_path / "one", GRID, 255), TileStore(tmp_path / "layers", GRID, 255)
+    for store, bands in ((one, np.concatenate([probs, mask])), (layered, [probs, mask])):
+        store.put("a", Window(0, 0, 32, 32), bands, {"K": "v"})
+        # nodata everywhere but one value of the last layer: still a tile with data
+        last = np.full((1, 32, 32), 255, np.uint8)
+        last[0, 31, 31] = 0
+        nodata = np.full((2, 32, 32), 255, np.uint8)
+        store.put("b", Window(32, 0, 32, 32), [nodata, last])
+        store.put("c", Window(0, 32, 32, 32), [nodata, np.full((1, 32, 32), 255, np.uint8)])
+        store.close()
+    assert one.stored == layered.stored == {"a", "b"}
+    assert one.path("a").read_bytes() == layered.path("a").read_bytes()
+    with rasterio.open(layered.path("b")) as src:
+        assert src.count == 3 and src.read(3)[31, 31] == 0 and (src.read(1) == 255).all()
