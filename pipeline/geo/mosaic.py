@@ -90,10 +90,11 @@ class TileStore:
         window: Window,
         bands: np.ndarray | Sequence[np.ndarray],
         tags: dict[str, str] | None = None,
-    ) -> None:
+    ) -> bool:
         """Store a finished tile (``bands``: uint8 (n, h, w), or a sequence of such arrays,
         the file's bands in their order; ``tags``: metadata of its file, written with it) and
-        record it in the ledger. A tile whose every value is nodata gets no file.
+        record it in the ledger. A tile whose every value is nodata gets no file. Returns
+        whether the tile got a file.
 
         Nothing as large as the tile is allocated (the driver writes hundreds of tiles while
         the models run: every fresh page of a temporary costs a fault in the kernel)."""
@@ -127,6 +128,7 @@ class TileStore:
         self._ledger.flush()
         os.fsync(self._ledger.fileno())  # survives the process being killed, and the machine
         self.windows[tile_id] = win
+        return stored
 
     def close(self) -> None:
         self._ledger.close()

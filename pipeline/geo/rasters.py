@@ -122,8 +122,22 @@ class RasterWriter:
 
     def __enter__(self) -> RasterWriter:
         self._store = TileStore(self.work, self.grid, NODATA)
+        self._in_flats = set()
+        try:
+            self._open_flats("w")  # afresh: an earlier run's tiles are copied in by assemble
+        except BaseException:
+            self._close_flats()
+            self._store.close()
+            raise
+        return self
+
+    def _open_flats(self, mode: str) -> None:
+        """Open the whole-grid rasters: created (``"w"``) or, once closed, updated (``"r+"``)."""
         counts = [len(self.classes) - 1, 1] + ([1] if self.saliency is not None else [])
         for path, count in zip(_flat_paths(self.folder), counts, strict=False):
+            if mode == "r+" and path.exists():
+                self._flats.append(rasterio.open(path, "r+"))
+                continue
             self._flats.append(
                 rasterio.open(
                     path,
@@ -143,10 +157,12 @@ class RasterWriter:
                     BIGTIFF="IF_SAFER",
                 )
             )
-        return self
 
     def _copy(self, tile_id: str, window: Window, layers: list[np.ndarray]) -> None:
-        """A stored tile's layers (probabilities, mask[, saliency]) into the whole-grid rasters."""
+        """A stored tile's layers (probabilities, mask[, saliency]) into the whole-grid rasters
+        (opened again if :meth:`assemble` closed them)."""
+        if not self._flats:
+            self._open_flats("r+")
         for dst, layer in zip(self._flats, layers, strict=True):
             dst.write(layer, window=window)
         self._in_flats.add(tile_id)
@@ -170,8 +186,7 @@ class RasterWriter:
                 raise ValueError("this writer writes saliency.tif: give every window's saliency")
             layers.append(saliency[None])
         layers = [a.astype(np.uint8, copy=False) for a in layers]
-        self._store.put(tile_id, window, layers, tags)
-        if tile_id in self._store.stored:
+        if self._store.put(tile_id, window, layers, tags):
             self._copy(tile_id, window, layers)
         self.written += 1
 
@@ -181,13 +196,22 @@ class RasterWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._close_flats()
-        if self._store is not None:
-            self._store.close()
+        try:
+            self._close_flats()
+        finally:
+            if self._store is not None:
+                self._store.close()
 
     def _close_flats(self) -> None:
+        """Close the whole-grid rasters (all of them, even when closing one fails)."""
+        error: BaseException | None = None
         while self._flats:
-            self._flats.pop().close()
+            try:
+                self._flats.pop().close()
+            except BaseException as exc:  # e.g. the disk full while flushing: said once all are
+                error = error or exc
+        if error is not None:
+            raise error
 
     def finish(self) -> tuple[Path, Path]:
         """:meth:`assemble`, then :func:`write_cogs`; returns the COGs' paths."""
@@ -202,17 +226,19 @@ class RasterWriter:
         copies."""
         assert self._store is not None, "use RasterWriter as a context"
         store = self._store
-        if self._flats:
-            # the tiles an earlier run finished: copied in from their files
-            n_fg = len(self.classes) - 1
-            for tile_id in sorted(store.stored - self._in_flats):
-                with rasterio.open(store.path(tile_id)) as src:
-                    bands = src.read()
-                layers = [bands[:n_fg], bands[n_fg : n_fg + 1]]
-                if self.saliency is not None:
-                    layers.append(bands[n_fg + 1 : n_fg + 2])
-                self._copy(tile_id, store.windows[tile_id], layers)
-            self._close_flats()
+        # the tiles an earlier run finished (or any the rasters missed): copied in from their
+        # files; then the rasters are closed, complete, for the VRTs to read
+        n_fg = len(self.classes) - 1
+        for tile_id in sorted(store.stored - self._in_flats):
+            with rasterio.open(store.path(tile_id)) as src:
+                bands = src.read()
+            layers = [bands[:n_fg], bands[n_fg : n_fg + 1]]
+            if self.saliency is not None:
+                layers.append(bands[n_fg + 1 : n_fg + 2])
+            self._copy(tile_id, store.windows[tile_id], layers)
+        if not self._flats and not _flat_paths(self.folder)[0].exists():
+            self._open_flats("w")  # no tile holds data: rasters of nodata alone
+        self._close_flats()
         flats = _flat_paths(self.folder)
         classes = ",".join(self.classes)
         nodata = "no valid imagery or outside AOI"

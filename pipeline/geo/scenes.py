@@ -232,7 +232,7 @@ def _read_aligned(
     c1, r1 = max(c0, 0), max(r0, 0)
     c2, r2 = min(c0 + w, src.width), min(r0 + h, src.height)
     all_valid = all(flags == [MaskFlags.all_valid] for flags in src.mask_flag_enums)
-    nodata = _integer_nodata(src, indexes)
+    nodata = _integer_nodata(src, indexes, dtype)
     if (c1, r1, c2, r2) == (c0, r0, c0 + w, r0 + h):  # inside the scene: read as it is
         win = Window(c0, r0, w, h)
         data = src.read(indexes=indexes, window=win, out_dtype=dtype)
@@ -257,20 +257,29 @@ def _read_aligned(
     return data, mask
 
 
-def _integer_nodata(src: rasterio.io.DatasetReader, indexes: list[int]) -> list[float] | None:
+def _integer_nodata(
+    src: rasterio.io.DatasetReader, indexes: list[int], dtype: str = "float32"
+) -> list[float] | None:
     """The bands' nodata values when the dataset's mask is made of them alone and the pixels
-    read hold them exactly: every band of an integer scene read, each band's mask its nodata
-    value (no mask band, no alpha). Then the mask is computed from the pixels read, the way
-    GDAL and rasterio do (``dataset_mask``: valid where any band is not nodata) without
-    reading the window a second time. None otherwise."""
+    read (as ``dtype``) hold them exactly: every band of an integer scene read, into a type
+    that holds each value as it is, each band's mask its nodata value (no mask band, no alpha
+    band). Then the mask is computed from the pixels read, the way GDAL and rasterio do
+    (``dataset_mask``: valid where any band is not nodata) without reading the window a second
+    time. None otherwise: rasterio's own mask of a scene with an alpha band (GDAL gives a
+    4-band 8-bit GeoTIFF one by default) is that band's alone."""
     types = {np.dtype(t) for t in src.dtypes}
     if (
         len(indexes) != src.count
         or len(types) != 1
         or not np.issubdtype(next(iter(types)), np.integer)
+        or not np.can_cast(next(iter(types)), np.dtype(dtype), "safe")
     ):
         return None
     if any(flags != [MaskFlags.nodata] for flags in src.mask_flag_enums):
+        return None
+    if ColorInterp.alpha in src.colorinterp or (
+        src.count == 4 and src.colorinterp[0] == ColorInterp.red
+    ):
         return None
     info = np.iinfo(next(iter(types)))
     values = [src.nodatavals[i - 1] for i in indexes]

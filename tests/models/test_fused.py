@@ -21,38 +21,77 @@ def _cl(x: torch.Tensor) -> torch.Tensor:
 
 
 @needs_onednn
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize(
-    ("cin", "cout", "k", "padding", "stride", "dilation", "shape"),
+    ("cin", "cout", "k", "padding", "stride", "dilation", "shape", "bias"),
     [
-        (3, 16, 3, (0, 0), 1, 1, (1, 3, 21, 70)),  # a first layer, unpadded
-        (16, 32, 3, (0, 1), 1, 1, (1, 16, 9, 33)),  # the columns padded (a stream's stripe)
-        (64, 64, 5, (2, 2), 1, 2, (2, 64, 17, 19)),  # dilated (a densified FC layer), 2 images
-        (8, 4, 1, (0, 0), 2, 1, (1, 8, 10, 12)),  # pointwise, strided
+        (3, 16, 3, (0, 0), 1, 1, (1, 3, 64, 330), True),  # a first layer, unpadded
+        (16, 32, 3, (0, 1), 1, 1, (1, 16, 9, 333), True),  # the columns padded (a stripe)
+        (16, 16, 3, (0, 1), 1, 1, (1, 16, 3, 2104), False),  # a thin stripe, no bias
+        (64, 64, 5, (2, 2), 1, 2, (2, 64, 17, 19), True),  # dilated (a densified FC layer)
+        (32, 64, 5, (0, 0), 1, 1, (1, 32, 12, 270), True),  # the 5 x 5 an FC layer became
     ],
 )
 def test_a_fused_convolution_has_the_values_of_the_convolution_then_its_rectifier(
-    cin, cout, k, padding, stride, dilation, shape
+    cin, cout, k, padding, stride, dilation, shape, bias, threads
 ):
     torch.manual_seed(0)
-    conv = nn.Conv2d(cin, cout, k, stride=stride, padding=padding, dilation=dilation).eval()
+    conv = nn.Conv2d(cin, cout, k, stride=stride, padding=padding, dilation=dilation, bias=bias)
+    conv = conv.eval()
     x = _cl(torch.randn(shape))
-    with torch.inference_mode():
-        got = conv_relu(x, conv)
-        want = torch.relu(conv(x))
-    assert got is not None, "a channels-last float32 CPU input is fused"
-    assert got.shape == want.shape
-    assert (got >= 0).all() and (got == 0).any(), "rectified"
-    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
-    # the padding given replaces the layer's own (the stream pads the rows itself)
-    with torch.inference_mode():
-        cols = conv_relu(x, conv, (0, padding[1]))
-        ref = torch.relu(
-            nn.functional.conv2d(
-                x, conv.weight, conv.bias, conv.stride, (0, padding[1]), conv.dilation
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            got = conv_relu(x, conv)
+            want = torch.relu(conv(x))
+            # the padding given replaces the layer's own (the stream pads the rows itself)
+            cols = conv_relu(x, conv, (0, padding[1]))
+            ref = torch.relu(
+                nn.functional.conv2d(
+                    x, conv.weight, conv.bias, conv.stride, (0, padding[1]), conv.dilation
+                )
             )
-        )
-    assert cols is not None
-    torch.testing.assert_close(cols, ref, atol=1e-6, rtol=1e-6)
+    finally:
+        torch.set_num_threads(before)
+    assert got is not None, "a channels-last float32 CPU input is fused"
+    assert (got >= 0).all() and (got == 0).any(), "rectified"
+    assert torch.equal(got, want), "the two layers' values, bit for bit"
+    assert cols is not None and torch.equal(cols, ref)
+
+
+@needs_onednn
+@pytest.mark.parametrize(
+    ("k", "stride", "shape", "threads"),
+    [
+        (3, 1, (1, 8, 12, 12), 2),  # a small single image: ATen's native kernel
+        (1, 1, (1, 64, 20, 300), 1),  # 1 x 1 on one thread: ATen's native kernel
+        (1, 2, (1, 8, 10, 12), 2),
+    ],
+)
+def test_where_aten_would_not_use_onednn_the_two_layers_run(k, stride, shape, threads):
+    conv = nn.Conv2d(shape[1], 4, k, stride=stride).eval()
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            assert conv_relu(_cl(torch.randn(shape)), conv) is None
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_convolutions_of_their_own_are_left_to_their_forward():
+    class Standardized(nn.Conv2d):  # weight standardization (timm's StdConv2d does this)
+        def forward(self, x):
+            w = (self.weight - self.weight.mean((1, 2, 3), keepdim=True)) / 2
+            return nn.functional.conv2d(x, w, self.bias)
+
+    x = _cl(torch.randn(1, 16, 40, 300))
+    with torch.inference_mode():
+        assert conv_relu(x, Standardized(16, 16, 3)) is None
+        hooked = nn.Conv2d(16, 16, 3)
+        hooked.register_forward_hook(lambda m, i, o: o * 2)
+        assert conv_relu(x, hooked) is None
 
 
 def test_inputs_it_cannot_take_are_left_to_the_two_layers():
@@ -128,5 +167,5 @@ def test_a_build_without_the_operator_falls_back_for_good(monkeypatch):
     monkeypatch.setattr(torch.ops, "mkldnn", Missing(), raising=False)
     conv = nn.Conv2d(3, 4, 3)
     with torch.inference_mode():
-        assert conv_relu(_cl(torch.randn(1, 3, 9, 9)), conv) is None
+        assert conv_relu(_cl(torch.randn(1, 3, 64, 330)), conv) is None
     assert fused._WORKS == [False]

@@ -244,6 +244,20 @@ def test_a_row_source_gives_the_values_of_its_whole_input():
     assert all(b == c for (_, b), (c, _) in itertools.pairwise(calls))
 
 
+class _OwnConv(nn.Conv2d):
+    """A convolution computing otherwise (standardized weights): the stream, which calls
+    ``conv2d`` itself on a padded layer, would skip that."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight - self.weight.mean((1, 2, 3), keepdim=True)
+        return nn.functional.conv2d(x, w, self.bias, padding=self.padding)
+
+
+def _hooked(m: nn.Module) -> nn.Module:
+    m.register_forward_hook(lambda _m, _i, out: out * 2)
+    return m
+
+
 @pytest.mark.parametrize(
     "network",
     [
@@ -255,6 +269,8 @@ def test_a_row_source_gives_the_values_of_its_whole_input():
         lambda: nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect")),
         lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(2, ceil_mode=True)),
         lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.Upsample(scale_factor=2)),
+        lambda: nn.Sequential(_OwnConv(3, 4, 3, padding=1)),  # a forward of its own
+        lambda: nn.Sequential(_hooked(nn.Conv2d(3, 4, 3))),  # a hook on its output
     ],
 )
 def test_what_cannot_stream_is_not_streamed(network):

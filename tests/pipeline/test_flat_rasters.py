@@ -116,3 +116,37 @@ def test_a_cog_from_the_flat_raster_is_the_cog_from_the_tile_files(tmp_path, ban
         assert stats_a.keys() == stats_b.keys()
         for key in stats_a:  # the same up to the order of the sums
             assert float(stats_a[key]) == pytest.approx(float(stats_b[key]), rel=1e-6)
+
+
+def _read_all(folder) -> list[np.ndarray]:
+    out = []
+    for vrt in work_rasters(folder):
+        with rasterio.open(vrt) as src:
+            out.append(src.read())
+    return out
+
+
+def test_the_rasters_are_whole_however_the_writer_is_driven(tmp_path):
+    layers = _layers()
+    tiles = plan_tiles(GRID, 256, 0, 1)
+    want = [layers[0], layers[1][None]]
+    # a resumed run's tiles, assembled after the writer was closed
+    with RasterWriter(tmp_path / "a", GRID, CLASSES, saliency="landfill") as writer:
+        _write(writer, tiles[:3], layers)
+    writer = RasterWriter(tmp_path / "a", GRID, CLASSES, saliency="landfill")
+    with writer:
+        _write(writer, tiles, layers, skip=writer.done)
+    writer.assemble()
+    assert all(np.array_equal(a, b) for a, b in zip(_read_all(tmp_path / "a"), want, strict=True))
+    # a tile written after assembling, then assembled again; a writer entered twice
+    writer = RasterWriter(tmp_path / "b", GRID, CLASSES, saliency="landfill")
+    with writer:
+        _write(writer, tiles[:-1], layers)
+        writer.assemble()
+        _write(writer, tiles[-1:], layers)
+        writer.assemble()
+    assert all(np.array_equal(a, b) for a, b in zip(_read_all(tmp_path / "b"), want, strict=True))
+    with writer:
+        assert writer.done == {t.id for t in tiles}
+        writer.assemble()
+    assert all(np.array_equal(a, b) for a, b in zip(_read_all(tmp_path / "b"), want, strict=True))

@@ -21,7 +21,7 @@ WINDOWS = [
 ]
 
 
-def _scene(path, dtype, nodata, count=3, internal_mask=False):  # type: ignore[no-untyped-def]
+def _scene(path, dtype, nodata, count=3, internal_mask=False, **creation):  # type: ignore[no-untyped-def]
     """A tiled GeoTIFF written by GDAL with runs of ``nodata`` in single bands and pixels
     where every band holds it."""
     rng = np.random.default_rng(7)
@@ -35,7 +35,7 @@ def _scene(path, dtype, nodata, count=3, internal_mask=False):  # type: ignore[n
     with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(
         path, "w", driver="GTiff", width=w, height=h, count=count, dtype=dtype, nodata=nodata,
         crs="EPSG:32632", transform=Affine(1, 0, 500000, 0, -1, 5000000), tiled=True,
-        blockxsize=32, blockysize=32, compress="deflate",
+        blockxsize=32, blockysize=32, compress="deflate", **creation,
     ) as dst:  # fmt: skip
         dst.write(pixels)
         if internal_mask:
@@ -102,10 +102,30 @@ def _tif(path, dtype, nodata, count=3):  # type: ignore[no-untyped-def]
 
 def test_masks_the_pixels_cannot_tell_are_left_to_gdal(tmp_path):
     # the dataset's mask is made of all its bands: reading fewer says nothing of it
-    with rasterio.open(_scene(tmp_path / "four.tif", "uint8", 0, count=4)) as src:
-        assert scenes._integer_nodata(src, [1, 2, 3, 4]) == [0.0] * 4
-        assert scenes._integer_nodata(src, [1, 2, 3]) is None
+    four = _scene(tmp_path / "four.tif", "uint8", 0, count=4, photometric="minisblack")
+    with rasterio.open(four) as src:
+        assert scenes._integer_nodata(src, [1, 2, 3, 4], "uint8") == [0.0] * 4
+        assert scenes._integer_nodata(src, [1, 2, 3], "uint8") is None
+    with _tif(tmp_path / "i.tif", "int32", 0) as src:  # float32 does not hold every int32
+        assert scenes._integer_nodata(src, [1, 2, 3], "float32") is None
+        assert scenes._integer_nodata(src, [1, 2, 3], "int32") == [0.0] * 3
     with _tif(tmp_path / "f.tif", "float32", 0) as src:  # NaN and rounding: GDAL's business
         assert scenes._integer_nodata(src, [1, 2, 3]) is None
     with _tif(tmp_path / "h.tif", "uint8", 0.5) as src:  # a value no pixel holds
         assert scenes._integer_nodata(src, [1, 2, 3]) is None
+
+
+@pytest.mark.parametrize("photometric", [None, "minisblack"])
+def test_a_four_band_scene_s_mask_is_rasterio_s_whatever_its_fourth_band_is(tmp_path, photometric):
+    # GDAL writes a 4-band 8-bit GeoTIFF as RGB with an alpha band by default, and rasterio's
+    # dataset mask of it is that band's alone; as four plain bands, any band's
+    creation = {"photometric": photometric} if photometric else {}
+    path = _scene(tmp_path / "four.tif", "uint8", 0, count=4, **creation)
+    with rasterio.open(path) as src:
+        alpha = src.colorinterp[3] == rasterio.enums.ColorInterp.alpha
+        assert alpha == (photometric is None)
+        assert (scenes._integer_nodata(src, [1, 2, 3, 4], "uint8") is None) == alpha
+    infos = open_scenes([str(path)], 4)
+    for window in WINDOWS:
+        _, valid = read_window(infos, _grid(path), window, 4, dtype="uint8")
+        assert np.array_equal(valid, _gdal_mask(path, window))
