@@ -236,13 +236,10 @@ class RasterWriter:
             if self.saliency is not None:
                 layers.append(bands[n_fg + 1 : n_fg + 2])
             self._copy(tile_id, store.windows[tile_id], layers)
-        if not self._flats and not _flat_paths(self.folder)[0].exists():
-            self._open_flats("w")  # no tile holds data: rasters of nodata alone
         self._close_flats()
         flats = _flat_paths(self.folder)
         classes = ",".join(self.classes)
         nodata = "no valid imagery or outside AOI"
-        n_fg = len(self.classes) - 1
         work_probabilities, work_mask = work_rasters(self.folder)
         write_mosaic_vrt(
             work_probabilities,
