@@ -22,16 +22,27 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["conv_relu"]
+__all__ = ["conv_relu", "plain_conv"]
 
 #: whether the fused operator is there and has worked (None: not tried yet)
 _WORKS: list[bool | None] = [None]
 
 
+def plain_conv(m: nn.Module) -> bool:
+    """Whether ``m`` is a convolution that computes its convolution and nothing else: no
+    ``forward`` or ``_conv_forward`` of a subclass's own, no hooks. Only such a layer may be
+    replaced by a call of its own (fused, or the stream's ``conv2d`` with its padding)."""
+    return (
+        isinstance(m, nn.Conv2d)
+        and type(m).forward is nn.Conv2d.forward
+        and type(m)._conv_forward is nn.Conv2d._conv_forward
+        and not (m._forward_hooks or m._forward_pre_hooks)
+    )
+
+
 def _fusable(x: torch.Tensor, conv: nn.Conv2d) -> bool:
     return (
-        type(conv) is nn.Conv2d  # a subclass may compute otherwise (its own forward)
-        and not (conv._forward_hooks or conv._forward_pre_hooks)
+        plain_conv(conv)
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and conv.weight.dtype == torch.float32

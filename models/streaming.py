@@ -24,7 +24,7 @@ from torch import fx, nn
 from torch.nn import functional as F
 
 from .errors import WastewatchError
-from .fused import conv_relu
+from .fused import conv_relu, plain_conv
 from .layers import DilatedAvgPool2d
 
 __all__ = ["RowSource", "RowStreamed", "StreamTooShort", "row_streamed"]
@@ -161,7 +161,7 @@ def _row_geometry(m: nn.Module) -> tuple[int, int, int] | None:
     if isinstance(m, nn.Conv2d):
         if m.padding_mode != "zeros" or isinstance(m.padding, str):
             return None
-        if type(m).forward is not nn.Conv2d.forward or m._forward_hooks or m._forward_pre_hooks:
+        if not plain_conv(m):
             return None  # it computes more than its convolution: the stream would skip that
         k, d = m.kernel_size[0], m.dilation[0]
         return d * (k - 1) + 1, m.stride[0], int(m.padding[0])

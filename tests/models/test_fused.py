@@ -89,6 +89,12 @@ def test_convolutions_of_their_own_are_left_to_their_forward():
     x = _cl(torch.randn(1, 16, 40, 300))
     with torch.inference_mode():
         assert conv_relu(x, Standardized(16, 16, 3)) is None
+
+        class OwnConvForward(nn.Conv2d):
+            def _conv_forward(self, x, weight, bias):  # type: ignore[no-untyped-def]
+                return super()._conv_forward(x, weight * 2, bias)
+
+        assert conv_relu(x, OwnConvForward(16, 16, 3)) is None
         hooked = nn.Conv2d(16, 16, 3)
         hooked.register_forward_hook(lambda m, i, o: o * 2)
         assert conv_relu(x, hooked) is None

@@ -253,6 +253,13 @@ class _OwnConv(nn.Conv2d):
         return nn.functional.conv2d(x, w, self.bias, padding=self.padding)
 
 
+class _OwnConvForward(nn.Conv2d):
+    """The same, through the hook ``nn.Conv2d.forward`` calls (``_conv_forward``)."""
+
+    def _conv_forward(self, x, weight, bias):  # type: ignore[no-untyped-def]
+        return super()._conv_forward(x, weight - weight.mean((1, 2, 3), keepdim=True), bias)
+
+
 def _hooked(m: nn.Module) -> nn.Module:
     m.register_forward_hook(lambda _m, _i, out: out * 2)
     return m
@@ -271,6 +278,7 @@ def _hooked(m: nn.Module) -> nn.Module:
         lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.Upsample(scale_factor=2)),
         lambda: nn.Sequential(_OwnConv(3, 4, 3, padding=1)),  # a forward of its own
         lambda: nn.Sequential(_hooked(nn.Conv2d(3, 4, 3))),  # a hook on its output
+        lambda: nn.Sequential(_OwnConvForward(3, 4, 3, padding=1)),  # its own _conv_forward
     ],
 )
 def test_what_cannot_stream_is_not_streamed(network):
